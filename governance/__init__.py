@@ -1,0 +1,1 @@
+"""The ``race`` command line: governance, price votes and model queries, composed with node commands."""

@@ -1,0 +1,1 @@
+"""GPU sidecar: the Race proof-of-work engine and the vLLM inference engine behind one gRPC server."""

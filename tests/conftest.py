@@ -1,0 +1,6 @@
+"""Settings shared by every test package: nothing is ever fetched from a model hub."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
