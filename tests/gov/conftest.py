@@ -1,0 +1,1 @@
+"""Fixtures for the pricing, models and gov tests."""
