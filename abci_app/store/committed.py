@@ -1,0 +1,182 @@
+"""Committed state in SQLite via SQLAlchemy 2.0: cached reads, one transaction per block.
+
+DESIGN.md §3: a block's writes commit atomically at Commit, and ``Info`` reports the last
+committed height and app hash so CometBFT can replay after a crash. The rows, the new
+height, app hash and state digest go to disk in one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, create_engine, event, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from abci_app.store import apphash
+from abci_app.store.overlay import Key, Overlay, Row
+from abci_app.store.schema import APP_META, METADATA, primary_key_columns, value_columns
+
+ROW_CACHE_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
+class PendingCommit:
+    """A finalized block's writes and resulting hash, waiting for CometBFT's Commit."""
+
+    height: int
+    writes: dict[Table, dict[Key, Row | None]]
+    digest: int
+    app_hash: bytes
+
+
+class _TableStatements:
+    """Compiled statements for one table (built once; SQLAlchemy caches their SQL)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.key_names = primary_key_columns(table)
+        self.value_names = value_columns(table)
+        key_cols = [table.c[name] for name in self.key_names]
+        value_cols = [table.c[name] for name in self.value_names]
+        self.get = select(*value_cols).where(
+            and_(*[c == bindparam(f"k_{c.name}") for c in key_cols])
+        )
+        self.all_columns = [*key_cols, *value_cols]
+        self.order = key_cols
+        self.upsert = sqlite_insert(table).prefix_with("OR REPLACE")
+        self.delete = table.delete().where(
+            and_(*[c == bindparam(f"k_{c.name}") for c in key_cols])
+        )
+
+    def key_params(self, key: Key) -> dict[str, Any]:
+        return {f"k_{name}": part for name, part in zip(self.key_names, key, strict=True)}
+
+
+class CommittedState:
+    """The last committed state; the bottom layer every overlay reads through."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        url = "sqlite://" if path is None else f"sqlite:///{path}"
+        self.engine = create_engine(url)
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        METADATA.create_all(self.engine)
+        self.conn: Connection = self.engine.connect()
+        self._statements: dict[Table, _TableStatements] = {}
+        self._cache: dict[tuple[Table, Key], Row | None] = {}
+        self.height = 0
+        self.digest = 0
+        self.app_hash = apphash.app_hash(0)
+        self.meta: dict[str, bytes] = {}
+        for key, value in self.conn.execute(select(APP_META.c.key, APP_META.c.value)):
+            self.meta[key] = value
+        self.conn.commit()
+        if "height" in self.meta:
+            self.height = int(self.meta["height"].decode())
+            self.digest = apphash.digest_from_bytes(self.meta["digest"])
+            self.app_hash = self.meta["app_hash"]
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self.conn.close()
+        self.engine.dispose()
+
+    def _stmts(self, table: Table) -> _TableStatements:
+        stmts = self._statements.get(table)
+        if stmts is None:
+            stmts = self._statements[table] = _TableStatements(table)
+        return stmts
+
+    def get(self, table: Table, key: Key) -> Row | None:
+        cache_key = (table, key)
+        try:
+            return self._cache[cache_key]
+        except KeyError:
+            pass
+        stmts = self._stmts(table)
+        found = self.conn.execute(stmts.get, stmts.key_params(key)).first()
+        row = None if found is None else dict(zip(stmts.value_names, found, strict=True))
+        if len(self._cache) >= ROW_CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[cache_key] = row
+        return row
+
+    def scan(self, table: Table, prefix: Key) -> Iterator[tuple[Key, Row]]:
+        stmts = self._stmts(table)
+        query = select(*stmts.all_columns).order_by(*stmts.order)
+        for name, part in zip(stmts.key_names, prefix, strict=False):
+            query = query.where(table.c[name] == part)
+        width = len(stmts.key_names)
+        rows = self.conn.execute(query).all()
+        for found in rows:
+            yield tuple(found[:width]), dict(zip(stmts.value_names, found[width:], strict=True))
+
+    def prepare(self, height: int, block: Overlay) -> PendingCommit:
+        """Fold a finalized block's writes into the digest: O(writes), nothing persisted yet."""
+        digest = self.digest
+        writes = {table: dict(rows) for table, rows in block.writes.items() if rows}
+        for table in sorted(writes, key=lambda t: t.name):
+            names = self._stmts(table).value_names
+            for key, new in writes[table].items():
+                old = self.get(table, key)
+                if old == new:
+                    continue
+                if old is not None:
+                    old_values = tuple(old[n] for n in names)
+                    old_term = apphash.row_term(table.name, key, old_values)
+                    digest = apphash.remove_term(digest, old_term)
+                if new is not None:
+                    new_values = tuple(new[n] for n in names)
+                    digest = apphash.add_term(digest, apphash.row_term(table.name, key, new_values))
+        return PendingCommit(height, writes, digest, apphash.app_hash(digest))
+
+    def commit(self, pending: PendingCommit, extra_meta: dict[str, bytes] | None = None) -> None:
+        """Persist a block's rows and the new height/hash in one SQLite transaction."""
+        conn = self.conn
+        for table in sorted(pending.writes, key=lambda t: t.name):
+            stmts = self._stmts(table)
+            upserts: list[dict[str, Any]] = []
+            deletes: list[dict[str, Any]] = []
+            for key, row in pending.writes[table].items():
+                if row is None:
+                    deletes.append(stmts.key_params(key))
+                else:
+                    upserts.append({**dict(zip(stmts.key_names, key, strict=True)), **row})
+            if upserts:
+                conn.execute(stmts.upsert, upserts)
+            if deletes:
+                conn.execute(stmts.delete, deletes)
+        meta = {
+            "height": str(pending.height).encode(),
+            "digest": apphash.digest_to_bytes(pending.digest),
+            "app_hash": pending.app_hash,
+            **(extra_meta or {}),
+        }
+        conn.execute(
+            sqlite_insert(APP_META).prefix_with("OR REPLACE"),
+            [{"key": k, "value": v} for k, v in sorted(meta.items())],
+        )
+        conn.commit()
+        self.meta.update(meta)
+        self.height = pending.height
+        self.digest = pending.digest
+        self.app_hash = pending.app_hash
+        if len(self._cache) >= ROW_CACHE_LIMIT:
+            self._cache.clear()
+        for table, rows in pending.writes.items():
+            for key, row in rows.items():
+                self._cache[(table, key)] = row
+
+    def all_rows(self, table: Table) -> Iterator[tuple[Key, Row]]:
+        """Every committed row of a table in key order (exports and snapshots)."""
+        return self.scan(table, ())
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL with full sync: a committed block survives a crash of the process or the host."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
