@@ -51,8 +51,10 @@ $(TOOLS)/cometbft:
 	mkdir -p .cache
 	touch $@
 
+LOCALNET_DIR ?= localnet/.data
 run: setup ## start a 4-validator localnet on loopback (Ctrl-C stops it)
-	@echo "RUN-TARGET: not wired yet"
+	$(VENV)/bin/race localnet init --config localnet/localnet.toml --dir $(LOCALNET_DIR) --if-missing
+	$(VENV)/bin/race localnet start --dir $(LOCALNET_DIR) --foreground
 
 test: setup ## run the whole test suite
 	$(PY) -m pytest -q

@@ -84,8 +84,14 @@ class Localnet:
         return self.manifest_path.is_file()
 
     @classmethod
-    def create(cls, directory: Path, spec: LocalnetSpec, overwrite: bool = False) -> Localnet:
-        """Write N validator homes with one genesis; refuses to touch a live localnet."""
+    def create(cls, directory: Path, spec: LocalnetSpec, overwrite: bool = False,
+               extra_balances: dict[str, int] | None = None,
+               config_overrides: dict[str, dict[str, Any]] | None = None) -> Localnet:
+        """Write N validator homes with one genesis; refuses to touch a live localnet.
+
+        ``extra_balances`` funds more genesis accounts (tests, benchmarks);
+        ``config_overrides`` sets further config.toml values on every node.
+        """
         net = cls(directory)
         if net.directory.exists() and any(net.directory.iterdir()):
             if not overwrite:
@@ -107,7 +113,8 @@ class Localnet:
             node_ids.append(node_id(home))
         genesis = build_genesis(
             spec.chain_id, validators,
-            {a.address: spec.validator_balance_nicoin for a in accounts},
+            {**(extra_balances or {}),
+             **{a.address: spec.validator_balance_nicoin for a in accounts}},
             {operator_key(v): a.address for v, a in zip(validators, accounts, strict=True)},
             default_consensus_params(homes[0]),
         )
@@ -122,7 +129,8 @@ class Localnet:
                 app_address = f"tcp://127.0.0.1:{spec.app_tcp_port(index)}"
             configure_node(home, moniker=f"node{index}", rpc_port=spec.rpc_port(index),
                            p2p_port=spec.p2p_port(index), app_address=app_address,
-                           timings=spec.timings(), persistent_peers=peers)
+                           timings=spec.timings(), persistent_peers=peers,
+                           extra=config_overrides)
             nodes.append({
                 "name": f"node{index}",
                 "home": str(home.root),
