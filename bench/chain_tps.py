@@ -1,0 +1,384 @@
+"""Committed signed MsgSend txs per second on a single-validator chain, against CometBFT's kvstore.
+
+Both chains run on this machine in the same run, with the same CometBFT config, the same
+load generator and the same tx size (kvstore txs are padded to the signed MsgSend's size):
+
+* **app**: our ABCI application over its unix socket, one funded sender per tx (so txs
+  are independent and the generator can send them in any order);
+* **kvstore**: ``cometbft start --proxy_app=kvstore`` (CometBFT's built-in example app).
+
+Load generator: every tx is built (and, for the app, signed) before the clock starts.
+Txs go out as JSON-RPC batches of ``broadcast_tx_async`` over several concurrent HTTP
+connections, keeping the mempool's backlog near ``--backlog`` txs (a closed loop: the
+generator tops the mempool up; it never waits on a commit). A run ends when every tx is
+in a committed block. TPS = committed txs / seconds from the first send to the block
+that holds the last tx.
+
+FinalizeBlock and Commit times come from CometBFT's own ABCI client metrics
+(``cometbft_abci_connection_method_timing_seconds``, Prometheus), measured the same way
+for both apps: ``finalize_us_per_tx`` = total FinalizeBlock seconds / committed txs,
+``commit_ms`` = mean Commit duration over the run's blocks.
+
+Prints progress to stderr and one JSON object as the last line of stdout.
+Usage: ``python bench/chain_tps.py [--quick] [--txs N] [--backlog N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from abci_app.node.cometbft_config import set_config_values  # noqa: E402
+from abci_app.node.home import NodeHome, find_cometbft  # noqa: E402
+from abci_app.node.process import ManagedProcess  # noqa: E402
+from abci_app.rpc import CometRPC  # noqa: E402
+
+METRIC_RE = re.compile(
+    r'^cometbft_abci_connection_method_timing_seconds_(sum|count)\{([^}]*)\}\s+(\S+)$'
+)
+
+
+def log(message: str) -> None:
+    print(f"[chain_tps] {message}", file=sys.stderr, flush=True)
+
+
+def free_port_block(size: int = 10) -> int:
+    """A base port with ``size`` free consecutive ports above it (best effort)."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + size >= 65535:
+            continue
+        try:
+            for offset in range(size):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port block found")
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """Everything both runs share: CometBFT consensus and mempool settings."""
+
+    timeout_commit: str
+    mempool_size: int
+    backlog: int
+    batch: int
+    connections: int
+
+    def config_values(self, prometheus_port: int) -> dict[str, dict[str, Any]]:
+        return {
+            "mempool": {"size": self.mempool_size, "cache_size": 2 * self.mempool_size,
+                        "max_txs_bytes": 4 * 1024**3},
+            "consensus": {"timeout_commit": self.timeout_commit,
+                          "create_empty_blocks": True},
+            "rpc": {"max_body_bytes": 64 * 1024**2, "max_open_connections": 0,
+                    "max_request_batch_size": 0},
+            "instrumentation": {"prometheus": True,
+                                "prometheus_listen_addr": f"127.0.0.1:{prometheus_port}"},
+            "": {"log_level": "info"},
+        }
+
+
+def abci_timings(metrics_url: str) -> dict[str, tuple[float, int]]:
+    """method -> (seconds summed, calls) from CometBFT's ABCI client histogram."""
+    text = httpx.get(metrics_url, timeout=10).text
+    found: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        match = METRIC_RE.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
+        entry = found.setdefault(labels.get("method", "?"), [0.0, 0.0])
+        entry[0 if match.group(1) == "sum" else 1] += float(match.group(3))
+    return {method: (total, int(count)) for method, (total, count) in found.items()}
+
+
+async def committed_tx_count(client: httpx.AsyncClient, from_height: int,
+                             to_height: int) -> tuple[int, int]:
+    """Sum of num_txs in blocks (from_height, to_height], and how many of those blocks."""
+    total, blocks = 0, 0
+    low = from_height + 1
+    while low <= to_height:
+        high = min(to_height, low + 19)
+        body = {"jsonrpc": "2.0", "id": 0, "method": "blockchain",
+                "params": {"minHeight": str(low), "maxHeight": str(high)}}
+        result = (await client.post("/", json=body)).json()["result"]
+        for meta in result["block_metas"]:
+            total += int(meta["num_txs"])
+            blocks += 1
+        low = high + 1
+    return total, blocks
+
+
+async def drive_load(rpc_url: str, txs: list[bytes], settings: ChainSettings,
+                     start_height: int, timeout: float) -> dict[str, Any]:
+    """Send ``txs`` keeping ~backlog in the mempool; return timing once all are committed."""
+    encoded = [base64.b64encode(tx).decode() for tx in txs]
+    limits = httpx.Limits(max_connections=settings.connections + 2)
+    async with httpx.AsyncClient(base_url=rpc_url, timeout=60, limits=limits) as client:
+        next_index = 0
+        sent_done_at: float | None = None
+        lock = asyncio.Lock()
+        started = time.monotonic()
+
+        async def mempool_size() -> int:
+            body = {"jsonrpc": "2.0", "id": 0, "method": "num_unconfirmed_txs", "params": {}}
+            return int((await client.post("/", json=body)).json()["result"]["total"])
+
+        async def sender() -> None:
+            nonlocal next_index, sent_done_at
+            while True:
+                async with lock:
+                    if next_index >= len(encoded):
+                        if sent_done_at is None:
+                            sent_done_at = time.monotonic()
+                        return
+                    chunk = encoded[next_index:next_index + settings.batch]
+                    next_index += len(chunk)
+                batch = [{"jsonrpc": "2.0", "id": i, "method": "broadcast_tx_async",
+                          "params": {"tx": tx}} for i, tx in enumerate(chunk)]
+                response = await client.post("/", json=batch)
+                replies = response.json()
+                if isinstance(replies, dict):
+                    replies = [replies]
+                errors = [r["error"] for r in replies if r.get("error")]
+                if errors:
+                    raise RuntimeError(f"broadcast failed: {errors[0]}")
+                while await mempool_size() > settings.backlog:
+                    await asyncio.sleep(0.01)
+
+        senders = [asyncio.create_task(sender()) for _ in range(settings.connections)]
+        committed, height, blocks = 0, start_height, 0
+        last_block_seen_at = started
+        try:
+            while committed < len(txs):
+                if time.monotonic() - started > timeout:
+                    raise TimeoutError(f"only {committed}/{len(txs)} txs committed in "
+                                       f"{timeout:.0f}s")
+                for task in senders:
+                    if task.done() and task.exception():
+                        raise task.exception()  # type: ignore[misc]
+                body = {"jsonrpc": "2.0", "id": 0, "method": "status", "params": {}}
+                status = (await client.post("/", json=body)).json()["result"]
+                latest = int(status["sync_info"]["latest_block_height"])
+                if latest > height:
+                    count, new_blocks = await committed_tx_count(client, height, latest)
+                    committed += count
+                    blocks += new_blocks
+                    height = latest
+                    last_block_seen_at = time.monotonic()
+                await asyncio.sleep(0.02)
+        finally:
+            for task in senders:
+                task.cancel()
+        elapsed = last_block_seen_at - started
+        send_elapsed = (sent_done_at or last_block_seen_at) - started
+        return {"committed": committed, "seconds": elapsed, "blocks": blocks,
+                "end_height": height, "send_seconds": send_elapsed}
+
+
+def count_failed_txs(rpc: CometRPC, from_height: int, to_height: int) -> int:
+    failed = 0
+    for height in range(from_height + 1, to_height + 1):
+        results = rpc.call("block_results", height=str(height)).get("txs_results") or []
+        failed += sum(1 for r in results if int(r.get("code", 0)) != 0)
+    return failed
+
+
+def measure(label: str, rpc_url: str, metrics_url: str, txs: list[bytes],
+            settings: ChainSettings, timeout: float,
+            count_failures: Callable[[CometRPC, int, int], int] | None) -> dict[str, Any]:
+    with CometRPC(rpc_url) as rpc:
+        rpc.wait_for_height(2, timeout=60)
+        start_height = rpc.latest_height()
+        before = abci_timings(metrics_url)
+        log(f"{label}: sending {len(txs)} txs from height {start_height}")
+        outcome = asyncio.run(drive_load(rpc_url, txs, settings, start_height, timeout))
+        after = abci_timings(metrics_url)
+        failed = count_failures(rpc, start_height, outcome["end_height"]) if count_failures else 0
+
+    def delta(method: str) -> tuple[float, int]:
+        total_after, calls_after = after.get(method, (0.0, 0))
+        total_before, calls_before = before.get(method, (0.0, 0))
+        return total_after - total_before, calls_after - calls_before
+
+    finalize_s, finalize_calls = delta("finalize_block")
+    commit_s, commit_calls = delta("commit")
+    check_s, check_calls = delta("check_tx")
+    ok = outcome["committed"] - failed
+    result = {
+        "tps": ok / outcome["seconds"] if outcome["seconds"] > 0 else 0.0,
+        "committed_txs": outcome["committed"],
+        "failed_txs": failed,
+        "seconds": round(outcome["seconds"], 3),
+        "send_seconds": round(outcome["send_seconds"], 3),
+        "blocks": outcome["blocks"],
+        "finalize_us_per_tx": 1e6 * finalize_s / max(1, outcome["committed"]),
+        "finalize_ms_per_block": 1e3 * finalize_s / max(1, finalize_calls),
+        "commit_ms": 1e3 * commit_s / max(1, commit_calls),
+        "check_tx_us": 1e6 * check_s / max(1, check_calls),
+        "check_tx_calls": check_calls,
+    }
+    log(f"{label}: {result['tps']:.0f} tx/s ({ok} ok, {failed} failed, "
+        f"{outcome['blocks']} blocks in {outcome['seconds']:.1f}s; "
+        f"generator done after {outcome['send_seconds']:.1f}s)")
+    return result
+
+
+# --- the kvstore reference -------------------------------------------------------------
+
+def kvstore_txs(count: int, size: int) -> list[bytes]:
+    """Unique ``key=value`` txs of exactly ``size`` bytes."""
+    txs = []
+    for index in range(count):
+        head = f"bench{index:09d}=".encode()
+        txs.append(head + b"v" * max(1, size - len(head)))
+    return txs
+
+
+def run_kvstore(work: Path, txs: list[bytes], settings: ChainSettings,
+                timeout: float) -> dict[str, Any]:
+    home = NodeHome(work / "kvstore")
+    subprocess.run([str(find_cometbft()), "init", "--home", str(home.root)], check=True,
+                   capture_output=True)
+    base = free_port_block()
+    values = settings.config_values(base + 3)
+    values["rpc"]["laddr"] = f"tcp://127.0.0.1:{base + 1}"
+    values["p2p"] = {"laddr": f"tcp://127.0.0.1:{base}"}
+    values[""]["proxy_app"] = "kvstore"
+    set_config_values(home.config_toml, values)
+    node = ManagedProcess("cometbft-kvstore",
+                          [str(find_cometbft()), "start", "--home", str(home.root)],
+                          home.logs_dir / "cometbft.log", home.run_dir / "cometbft.pid")
+    node.start()
+    try:
+        return measure("kvstore", home.rpc_url(), f"http://127.0.0.1:{base + 3}/metrics",
+                       txs, settings, timeout, None)
+    finally:
+        node.stop()
+
+
+# --- our application ---------------------------------------------------------------------
+
+def app_txs(count: int) -> tuple[dict[str, int], Callable[[str, int], list[bytes]]]:
+    """Genesis balances for ``count`` senders, and a signer for their one MsgSend each."""
+    from abci_app.gen.race.v1 import bank_pb2
+    from abci_app.tx import (
+        address_from_public_key,
+        build_signed_tx,
+        generate_private_key,
+        public_key_bytes,
+    )
+
+    keys = [generate_private_key() for _ in range(count)]
+    senders = [address_from_public_key(public_key_bytes(k)) for k in keys]
+    recipients = senders[-16:]
+    balances = dict.fromkeys(senders, 10**12)
+
+    def sign_all(chain_id: str, fee_nicoin: int) -> list[bytes]:
+        return [
+            build_signed_tx(key, chain_id, 0, fee_nicoin, [bank_pb2.MsgSend(
+                from_address=sender, to_address=recipients[index % len(recipients)],
+                amount_nicoin=1000 + index)])
+            for index, (key, sender) in enumerate(zip(keys, senders, strict=True))
+        ]
+
+    return balances, sign_all
+
+
+def run_app(work: Path, count: int, settings: ChainSettings,
+            timeout: float) -> tuple[dict[str, Any], int]:
+    from abci_app.localnet import Localnet, LocalnetSpec
+
+    balances, sign_all = app_txs(count)
+    base = free_port_block()
+    spec = LocalnetSpec(validators=1, chain_id="race-bench", base_port=base,
+                        timeout_commit=settings.timeout_commit, create_empty_blocks=True)
+    net = Localnet.create(work / "app", spec, extra_balances=balances,
+                          config_overrides=settings.config_values(base + 3))
+    net.start()
+    try:
+        with net.rpc(0) as rpc:
+            params = rpc.abci_query("/auth/params").json() or {}
+        fee = int(params.get("min_fee_nicoin", 0) or 0)
+        log(f"app: signing {count} MsgSend txs (fee {fee} nicoin)")
+        txs = sign_all(spec.chain_id, fee)
+        tx_size = max(len(tx) for tx in txs)
+        result = measure("app", net.node(0)["rpc"], f"http://127.0.0.1:{base + 3}/metrics",
+                         txs, settings, timeout, count_failed_txs)
+        return result, tx_size
+    finally:
+        net.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller run (< 10 minutes)")
+    parser.add_argument("--txs", type=int, help="txs per chain (default 10000, quick 6000)")
+    parser.add_argument("--backlog", type=int, default=3000,
+                        help="mempool backlog the generator keeps")
+    parser.add_argument("--batch", type=int, default=250, help="txs per JSON-RPC batch")
+    parser.add_argument("--connections", type=int, default=4, help="concurrent HTTP senders")
+    parser.add_argument("--timeout-commit", default="200ms")
+    parser.add_argument("--timeout", type=float, default=240.0,
+                        help="seconds allowed per chain run")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    count = args.txs or (6000 if args.quick else 20000)
+    settings = ChainSettings(timeout_commit=args.timeout_commit, mempool_size=count * 2,
+                             backlog=args.backlog, batch=args.batch,
+                             connections=args.connections)
+    work = Path(tempfile.mkdtemp(prefix="race-bench-"))
+    try:
+        app, tx_size = run_app(work, count, settings, args.timeout)
+        kvstore = run_kvstore(work, kvstore_txs(count, tx_size), settings, args.timeout)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"work directory kept: {work}")
+    summary = {
+        "app_tps": round(app["tps"], 1),
+        "kvstore_tps": round(kvstore["tps"], 1),
+        "ratio": round(app["tps"] / kvstore["tps"], 3) if kvstore["tps"] else None,
+        "finalize_us_per_tx": round(app["finalize_us_per_tx"], 1),
+        "commit_ms": round(app["commit_ms"], 2),
+        "check_tx_us": round(app["check_tx_us"], 1),
+        "tx_bytes": tx_size,
+        "txs": count,
+        "app": {k: round(v, 3) if isinstance(v, float) else v for k, v in app.items()},
+        "kvstore": {k: round(v, 3) if isinstance(v, float) else v for k, v in kvstore.items()},
+        "settings": {"timeout_commit": settings.timeout_commit, "backlog": settings.backlog,
+                     "batch": settings.batch, "connections": settings.connections,
+                     "mempool_size": settings.mempool_size},
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
