@@ -64,3 +64,9 @@ def test_no_with_veto_counts_as_a_no_for_the_threshold() -> None:
 
 
 PPM_ALL = 1_000_000
+
+
+def test_quorum_is_measured_against_the_whole_chain_weight() -> None:
+    # Only the voters' weights are known by account; unlinked validators still count.
+    result = tally({"a": YES}, {"a": 30}, RULES, total_weight=100)
+    assert result.outcome is TallyOutcome.REJECTED_QUORUM

@@ -73,12 +73,18 @@ def tally(
     votes: Mapping[str, VoteOption],
     weights: Mapping[str, int],
     rules: TallyRules,
+    total_weight: int | None = None,
 ) -> TallyResult:
-    """Count ``votes`` with ``weights`` (every account's voting weight now) under ``rules``."""
+    """Count ``votes`` with ``weights`` (voting weight now, by account) under ``rules``.
+
+    ``total_weight`` is the weight of the whole chain, voters or not; by default the sum of
+    ``weights``.
+    """
     counted = {option: 0 for option in VoteOption}
     for voter in sorted(votes):
         counted[votes[voter]] += weights.get(voter, 0)
-    total_weight = sum(weights[voter] for voter in sorted(weights))
+    if total_weight is None:
+        total_weight = sum(weights[voter] for voter in sorted(weights))
     yes = counted[VoteOption.YES]
     abstain = counted[VoteOption.ABSTAIN]
     no = counted[VoteOption.NO]

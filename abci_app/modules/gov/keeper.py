@@ -1,0 +1,247 @@
+"""State access of the gov module: proposals, deposits, votes and their deadlines.
+
+The life of a proposal (whitepaper Appendix J, "Decentralized Model Registration Process"):
+
+1. Submitted with an initial deposit: it enters its *deposit period*.
+2. Once its deposits reach ``min_deposit_nicoin`` it enters its *voting period*; if the
+   deposit period ends first, it fails and its deposits are burned.
+3. When the voting period ends it is tallied with every voter's weight at that moment:
+   passed (executed, deposits refunded), rejected (refunded) or vetoed (burned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from google.protobuf import json_format
+
+from abci_app.gen.race.v1 import gov_pb2
+from abci_app.modules.context import Context
+from abci_app.modules.epochs import weights
+from abci_app.modules.gov import escrow
+from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
+from abci_app.modules.gov.tables import (
+    COUNTERS,
+    DEADLINES,
+    DEPOSITS,
+    NEXT_PROPOSAL_ID,
+    PROPOSALS,
+    VOTES,
+)
+from abci_app.modules.gov.tally import TallyOutcome, TallyResult, VoteOption, tally
+
+DEPOSIT_PERIOD = gov_pb2.PROPOSAL_STATUS_DEPOSIT_PERIOD
+VOTING_PERIOD = gov_pb2.PROPOSAL_STATUS_VOTING_PERIOD
+PASSED = gov_pb2.PROPOSAL_STATUS_PASSED
+REJECTED = gov_pb2.PROPOSAL_STATUS_REJECTED
+VETOED = gov_pb2.PROPOSAL_STATUS_VETOED
+DEPOSIT_FAILED = gov_pb2.PROPOSAL_STATUS_DEPOSIT_FAILED
+FAILED = gov_pb2.PROPOSAL_STATUS_FAILED
+OPEN_STATUSES = (DEPOSIT_PERIOD, VOTING_PERIOD)
+
+authority_address = escrow.authority_address
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A stored proposal (``race.v1.Proposal``)."""
+
+    id: int
+    proposer: str
+    title: str
+    summary: str
+    kind: str
+    content: bytes
+    status: int
+    submit_height: int
+    deposit_end_height: int
+    total_deposit_nicoin: int
+    voting_start_height: int
+    voting_end_height: int
+    final_tally: bytes
+    execution_log: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def status_name(self) -> str:
+        return gov_pb2.ProposalStatus.Name(self.status).removeprefix("PROPOSAL_STATUS_").lower()
+
+    def decoded_content(self) -> gov_pb2.ProposalContent:
+        return gov_pb2.ProposalContent.FromString(self.content)
+
+    def to_proto(self) -> gov_pb2.Proposal:
+        message = gov_pb2.Proposal(
+            id=self.id, proposer=self.proposer, title=self.title, summary=self.summary,
+            content=self.decoded_content(), status=self.status,
+            submit_height=self.submit_height, deposit_end_height=self.deposit_end_height,
+            total_deposit_nicoin=self.total_deposit_nicoin,
+            voting_start_height=self.voting_start_height,
+            voting_end_height=self.voting_end_height, execution_log=self.execution_log,
+            kind=self.kind,
+        )
+        if self.final_tally:
+            message.final_tally.CopyFrom(gov_pb2.TallyResult.FromString(self.final_tally))
+        return message
+
+    def as_json(self) -> dict[str, Any]:
+        return message_json(self.to_proto())
+
+
+def message_json(message: Any) -> dict[str, Any]:
+    """Proto3 JSON with field names as in the .proto and every field present."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                      always_print_fields_with_no_presence=True)
+
+
+# --- proposals ------------------------------------------------------------------------
+
+def get_proposal(ctx: Context, proposal_id: int) -> Proposal | None:
+    row = ctx.table(PROPOSALS).get(proposal_id)
+    return None if row is None else Proposal(id=proposal_id, **row)
+
+
+def require_proposal(ctx: Context, proposal_id: int) -> Proposal:
+    found = get_proposal(ctx, proposal_id)
+    if found is None:
+        raise PROPOSAL_NOT_FOUND(f"no proposal {proposal_id}; list them with `race gov list`")
+    return found
+
+
+def list_proposals(ctx: Context, status: int = 0) -> list[Proposal]:
+    """Proposals by id; only those with ``status`` unless it is 0."""
+    found = [Proposal(id=key[0], **row) for key, row in ctx.table(PROPOSALS).scan()]
+    return [p for p in found if not status or p.status == status]
+
+
+def save_proposal(ctx: Context, proposal: Proposal) -> None:
+    row = {k: v for k, v in proposal.__dict__.items() if k != "id"}
+    ctx.table(PROPOSALS).put(proposal.id, row)
+
+
+def next_proposal_id(ctx: Context) -> int:
+    """Allocate the next proposal id (1, 2, ...)."""
+    counters = ctx.table(COUNTERS)
+    row = counters.get(NEXT_PROPOSAL_ID)
+    proposal_id = 1 if row is None else row["value"]
+    counters.put(NEXT_PROPOSAL_ID, {"value": proposal_id + 1})
+    return proposal_id
+
+
+def create_proposal(ctx: Context, proposer: str, title: str, summary: str, kind: str,
+                    content: gov_pb2.ProposalContent) -> Proposal:
+    """Store a new proposal in its deposit period, with its deposit deadline queued."""
+    params = ctx.params("gov")
+    proposal = Proposal(
+        id=next_proposal_id(ctx), proposer=proposer, title=title, summary=summary, kind=kind,
+        content=content.SerializeToString(deterministic=True), status=DEPOSIT_PERIOD,
+        submit_height=ctx.block.height,
+        deposit_end_height=ctx.block.height + params.max_deposit_period_blocks,
+        total_deposit_nicoin=0, voting_start_height=0, voting_end_height=0, final_tally=b"",
+        execution_log="",
+    )
+    save_proposal(ctx, proposal)
+    ctx.table(DEADLINES).put((proposal.deposit_end_height, proposal.id), {"period": "deposit"})
+    return proposal
+
+
+# --- deposits -------------------------------------------------------------------------
+
+def deposits(ctx: Context, proposal_id: int) -> list[tuple[str, int]]:
+    """(depositor, amount) of a proposal, by depositor address."""
+    return [(key[1], row["amount_nicoin"])
+            for key, row in ctx.table(DEPOSITS).scan(proposal_id)]
+
+
+def add_deposit(ctx: Context, proposal: Proposal, depositor: str, amount: int) -> Proposal:
+    """Escrow ``amount`` and open the voting period if the minimum deposit is now reached."""
+    escrow.escrow(ctx, depositor, amount)
+    table = ctx.table(DEPOSITS)
+    earlier = table.get((proposal.id, depositor))
+    table.put((proposal.id, depositor),
+              {"amount_nicoin": amount + (earlier["amount_nicoin"] if earlier else 0)})
+    proposal = replace(proposal, total_deposit_nicoin=proposal.total_deposit_nicoin + amount)
+    ctx.emit("proposal_deposit", proposal_id=proposal.id, depositor=depositor,
+             amount_nicoin=amount, total_deposit_nicoin=proposal.total_deposit_nicoin)
+    min_deposit = ctx.params("gov").min_deposit_nicoin
+    if proposal.status == DEPOSIT_PERIOD and proposal.total_deposit_nicoin >= min_deposit:
+        proposal = start_voting(ctx, proposal)
+    save_proposal(ctx, proposal)
+    return proposal
+
+
+def start_voting(ctx: Context, proposal: Proposal) -> Proposal:
+    """Move a proposal from its deposit period to its voting period."""
+    voting_end = ctx.block.height + ctx.params("gov").voting_period_blocks
+    deadlines = ctx.table(DEADLINES)
+    deadlines.delete((proposal.deposit_end_height, proposal.id))
+    deadlines.put((voting_end, proposal.id), {"period": "voting"})
+    ctx.emit("proposal_voting_started", proposal_id=proposal.id,
+             voting_start_height=ctx.block.height, voting_end_height=voting_end)
+    return replace(proposal, status=VOTING_PERIOD, voting_start_height=ctx.block.height,
+                   voting_end_height=voting_end)
+
+
+def settle_deposits(ctx: Context, proposal: Proposal, burn: bool) -> None:
+    """Refund every deposit of a closed proposal, or burn them all."""
+    total = 0
+    for depositor, amount in deposits(ctx, proposal.id):
+        total += amount
+        if not burn:
+            escrow.refund(ctx, depositor, amount)
+    if burn and total:
+        escrow.burn(ctx, total)
+    ctx.emit("proposal_deposits_burned" if burn else "proposal_deposits_refunded",
+             proposal_id=proposal.id, amount_nicoin=total)
+
+
+# --- votes ----------------------------------------------------------------------------
+
+def votes(ctx: Context, proposal_id: int) -> list[tuple[str, int, int]]:
+    """(voter, option, height) of a proposal, by voter address."""
+    return [(key[1], row["option"], row["height"])
+            for key, row in ctx.table(VOTES).scan(proposal_id)]
+
+
+def record_vote(ctx: Context, proposal_id: int, voter: str, option: int) -> bool:
+    """Store the vote, replacing the voter's earlier one; True when it replaced one."""
+    table = ctx.table(VOTES)
+    replaced = table.has((proposal_id, voter))
+    table.put((proposal_id, voter), {"option": option, "height": ctx.block.height})
+    return replaced
+
+
+def current_tally(ctx: Context, proposal: Proposal) -> TallyResult:
+    """Count a proposal's votes with every voter's voting weight now."""
+    cast = {voter: VoteOption(option) for voter, option, _ in votes(ctx, proposal.id)}
+    voter_weights = {voter: weights.voting_weight(ctx, voter) for voter in sorted(cast)}
+    return tally(cast, voter_weights, ctx.params("gov").tally_rules(),
+                 total_weight=weights.total_voting_weight(ctx))
+
+
+def tally_proto(result: TallyResult) -> gov_pb2.TallyResult:
+    return gov_pb2.TallyResult(
+        yes=str(result.yes), abstain=str(result.abstain), no=str(result.no),
+        no_with_veto=str(result.no_with_veto), total_weight=str(result.total_weight))
+
+
+# --- deadlines ------------------------------------------------------------------------
+
+def due_proposals(ctx: Context) -> list[tuple[int, str]]:
+    """(proposal id, period) of every period ending at this block, by id."""
+    return [(key[1], row["period"]) for key, row in ctx.table(DEADLINES).scan(ctx.block.height)]
+
+
+def clear_deadline(ctx: Context, proposal_id: int) -> None:
+    ctx.table(DEADLINES).delete((ctx.block.height, proposal_id))
+
+
+OUTCOME_STATUS = {
+    TallyOutcome.PASSED: PASSED,
+    TallyOutcome.REJECTED: REJECTED,
+    TallyOutcome.REJECTED_QUORUM: REJECTED,
+    TallyOutcome.VETOED: VETOED,
+}

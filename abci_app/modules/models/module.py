@@ -1,0 +1,68 @@
+"""The models module: the registry of served models and their cost in units of compute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from abci_app.gen.race.v1 import models_pb2
+from abci_app.modules import Module, MsgRoute, QueryRoute
+from abci_app.modules.context import Context
+from abci_app.modules.models import keeper, msgs, params, queries, tables
+from abci_app.modules.models.errors import INVALID_MODEL
+
+
+class ModelsModule(Module):
+    """Registry entries; changed only by passed gov proposals."""
+
+    name = "models"
+    tables = (tables.MODELS,)
+    params_type = params.ModelsParams
+    msg_routes = (
+        MsgRoute(models_pb2.MsgRegisterModel, msgs.validate_basic_register,
+                 msgs.handle_register),
+        MsgRoute(models_pb2.MsgRetireModel, msgs.validate_basic_retire, msgs.handle_retire),
+        MsgRoute(models_pb2.MsgUpdateModelParams, msgs.validate_basic_update,
+                 msgs.handle_update),
+    )
+    query_routes = (
+        QueryRoute("list", queries.models),
+        QueryRoute("model", queries.model),
+        QueryRoute("pricing", queries.pricing_table),
+    )
+
+    def validate_params(self, value: Any) -> None:
+        params.validate(value)
+
+    def init_genesis(self, ctx: Context, section: dict[str, Any]) -> None:
+        """``{"models": [{"id", "hf_repo", "revision", "units_of_compute_per_token",
+        "max_context", "validation_threshold_ppm", "owner"}]}``: models active from genesis."""
+        for item in sorted(section.get("models") or [], key=lambda m: str(m.get("id"))):
+            try:
+                msg = models_pb2.MsgRegisterModel(
+                    id=item["id"],
+                    source=models_pb2.ModelSource(hf_repo=item["hf_repo"],
+                                                  revision=item["revision"]),
+                    units_of_compute_per_token=int(item["units_of_compute_per_token"]),
+                    max_context=int(item["max_context"]),
+                    validation_threshold_ppm=int(item["validation_threshold_ppm"]),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise INVALID_MODEL(f"genesis model {item!r}: {exc}") from None
+            keeper.register_active(ctx, msg, str(item.get("owner", "")), 0)
+
+    def export_genesis(self, ctx: Context) -> dict[str, Any]:
+        return {"models": [
+            {
+                "id": e.id,
+                "hf_repo": e.hf_repo,
+                "revision": e.revision,
+                "units_of_compute_per_token": e.units_of_compute_per_token,
+                "max_context": e.max_context,
+                "validation_threshold_ppm": e.validation_threshold_ppm,
+                "owner": e.owner,
+            }
+            for e in keeper.list_models(ctx, keeper.ACTIVE)
+        ]}
+
+
+MODULE = ModelsModule()

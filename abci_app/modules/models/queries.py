@@ -1,0 +1,62 @@
+"""Queries of the model registry, answered as ``race.v1`` JSON (proto/race/v1/query.proto)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from abci_app.gen.race.v1 import models_pb2
+from abci_app.modules.context import Context
+from abci_app.modules.errors import BAD_QUERY
+from abci_app.modules.models import keeper
+from abci_app.modules.models.errors import MODEL_NOT_FOUND
+
+
+def _status_filter(args: list[str]) -> int:
+    if not args:
+        return 0
+    name = args[0].upper()
+    if not name.startswith("MODEL_STATUS_"):
+        name = "MODEL_STATUS_" + name
+    try:
+        return models_pb2.ModelStatus.Value(name)
+    except ValueError:
+        raise BAD_QUERY(f"unknown status {args[0]!r}; use proposed, active or retired") from None
+
+
+def models(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
+    """``/models/list[/<status>]``: entries by id with their price per token."""
+    from abci_app.modules.pricing import keeper as pricing
+
+    entries = keeper.list_models(ctx, _status_filter(args))
+    return {
+        "models": [e.as_json() for e in entries],
+        "price_per_unit_nicoin": str(pricing.current_price(ctx)),
+        "price_per_token_nicoin": [str(keeper.price_per_token(ctx, e)) for e in entries],
+    }
+
+
+def model(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
+    """``/models/model/<id>``: one entry (``QueryModelResponse``)."""
+    if len(args) != 1:
+        raise BAD_QUERY("use /models/model/<id>")
+    entry = keeper.get_model(ctx, args[0])
+    if entry is None:
+        raise MODEL_NOT_FOUND(f"no model {args[0]!r} in the registry")
+    return {"model": entry.as_json(),
+            "price_per_token_nicoin": str(keeper.price_per_token(ctx, entry))}
+
+
+def pricing_table(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
+    """``/models/pricing``: active models and their price per token now."""
+    from abci_app.modules.pricing import keeper as pricing
+
+    price = pricing.current_price(ctx)
+    return {"prices": [
+        {
+            "id": e.id,
+            "units_of_compute_per_token": str(e.units_of_compute_per_token),
+            "price_per_unit_nicoin": str(price),
+            "price_per_token_nicoin": str(e.units_of_compute_per_token * price),
+        }
+        for e in keeper.list_models(ctx, keeper.ACTIVE)
+    ]}

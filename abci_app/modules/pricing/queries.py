@@ -1,0 +1,72 @@
+"""Queries of the pricing module, answered as ``race.v1`` JSON (proto/race/v1/query.proto).
+
+The shapes are the proto3 JSON of the ``Query*Response`` messages (64-bit integers as
+strings), so the REST and gRPC gateways return the same data the ABCI query does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from abci_app.modules.context import Context
+from abci_app.modules.epochs import keeper as epochs
+from abci_app.modules.epochs import weights
+from abci_app.modules.errors import BAD_QUERY
+from abci_app.modules.pricing import keeper
+
+
+def _vote_json(vote: keeper.PriceVote) -> dict[str, Any]:
+    return {
+        "voter": vote.voter,
+        "price_per_unit_nicoin": str(vote.price_per_unit_nicoin),
+        "height": str(vote.height),
+        "epoch": str(vote.epoch),
+    }
+
+
+def price(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
+    """``/pricing/price``: the price in force (``QueryPriceResponse``)."""
+    epoch = epochs.current_epoch(ctx)
+    return {
+        "price_per_unit_nicoin": str(keeper.current_price(ctx)),
+        "epoch": str(keeper.current_price_epoch(ctx)),
+        "next_update_height": str(epoch.end_height),
+    }
+
+
+def vote(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
+    """``/pricing/vote/<address>``: one voter's vote (``QueryPriceVoteResponse``)."""
+    if len(args) != 1:
+        raise BAD_QUERY("use /pricing/vote/<address>")
+    found = keeper.price_vote(ctx, args[0])
+    answer: dict[str, Any] = {
+        "found": found is not None,
+        "weight": str(weights.voting_weight(ctx, args[0])),
+    }
+    if found is not None:
+        answer["vote"] = _vote_json(found)
+    return answer
+
+
+def votes(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
+    """``/pricing/votes``: every stored vote (``QueryPriceVotesResponse``)."""
+    return {"votes": [_vote_json(v) for v in keeper.price_votes(ctx)]}
+
+
+def history(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
+    """``/pricing/history[/<limit>]``: prices by epoch, newest first."""
+    limit = 0
+    if args:
+        if len(args) != 1 or not args[0].isdigit():
+            raise BAD_QUERY("use /pricing/history or /pricing/history/<limit>")
+        limit = int(args[0])
+    return {"prices": [
+        {
+            "epoch": str(entry.epoch),
+            "price_per_unit_nicoin": str(entry.price_per_unit_nicoin),
+            "start_height": str(entry.start_height),
+            "voters": str(entry.voters),
+            "total_weight": str(entry.total_weight),
+        }
+        for entry in keeper.price_history(ctx, limit)
+    ]}
