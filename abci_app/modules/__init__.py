@@ -200,7 +200,12 @@ class ModuleRegistry:
 
 
 def load_modules(names: Iterable[str] = INSTALLED_MODULES) -> ModuleRegistry:
-    """Import each installed module package and collect its ``MODULE``."""
+    """Import each installed module package and collect its ``MODULE``.
+
+    Call this before opening a :class:`~abci_app.store.CommittedState`: importing a
+    module declares its tables, and the store creates every declared table.
+    """
+    importlib.import_module(f"{__name__}.params")  # declares the shared params table
     found: list[Module] = []
     for name in names:
         package = f"{__name__}.{name}"

@@ -1,0 +1,87 @@
+"""Run the Race ABCI application: ``python -m abci_app.abci --home DIR --address unix:///...``.
+
+State lives in ``DIR/app/app.db`` (snapshots in ``DIR/app/snapshots``). SIGTERM or
+SIGINT stops accepting requests, lets the current one finish, closes the database and
+removes the unix socket. Logs go to stderr and never contain keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from abci_app.abci.server import DEFAULT_MAX_MESSAGE_BYTES, parse_address, serve
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m abci_app.abci",
+        description="Serve the Race network's ABCI 2.0 application to CometBFT.",
+    )
+    parser.add_argument("--home", required=True, type=Path,
+                        help="node home; state goes to HOME/app/app.db")
+    parser.add_argument("--address", default=None,
+                        help="unix:///path/app.sock (default HOME/app.sock) or tcp://127.0.0.1:PORT")
+    parser.add_argument("--snapshot-interval", type=int, default=0,
+                        help="take a state-sync snapshot every N heights (0: never)")
+    parser.add_argument("--snapshot-keep", type=int, default=2,
+                        help="how many recent snapshots to keep")
+    parser.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
+                        help="largest ABCI message accepted")
+    parser.add_argument("--log-level", default=os.environ.get("RACE_LOG_LEVEL", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    log = logging.getLogger("race.app")
+    address = args.address or f"unix://{args.home.resolve() / 'app.sock'}"
+    try:
+        parse_address(address)
+    except ValueError as bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
+    state_dir = args.home / "app"
+    state_dir.mkdir(parents=True, exist_ok=True)
+
+    from abci_app.app import RaceApp
+
+    app = RaceApp(
+        state_dir / "app.db",
+        snapshot_dir=state_dir / "snapshots",
+        snapshot_interval=args.snapshot_interval,
+        snapshot_keep=args.snapshot_keep,
+    )
+    log.info("state %s at height %d", state_dir / "app.db", app.committed.height)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(app, address, args.max_message_bytes, stop=stop)
+
+    try:
+        asyncio.run(run())
+    except OSError as bad:
+        log.error("cannot serve %s: %s", address, bad)
+        return 1
+    finally:
+        app.close()
+        log.info("stopped at height %d", app.committed.height)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,422 @@
+"""The ABCI 2.0 application: a thin adapter from CometBFT's requests to the modules.
+
+Each method states what CometBFT guarantees and what it must return (CometBFT's ABCI
+2.0 spec). Decisions live in the modules (docs/modules.md); this file decodes, opens
+contexts, routes, and encodes. No exception leaves a method: a bad tx becomes a non-zero
+code and a log, and a failure inside block execution that is not a tx's fault halts
+the process rather than let this validator diverge (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from abci_app.gen.tendermint.abci import types_pb2 as abci
+from abci_app.modules import ModuleRegistry, load_modules
+from abci_app.modules.auth.ante import check_and_charge
+from abci_app.modules.context import BlockInfo, Context, Event
+from abci_app.modules.errors import (
+    BAD_QUERY,
+    INTERNAL,
+    QUERY_HEIGHT_UNAVAILABLE,
+    UNKNOWN_QUERY_PATH,
+    ChainError,
+)
+from abci_app.modules.staking import keeper as staking
+from abci_app.store import CommittedState, Overlay, PendingCommit
+from abci_app.store.snapshots import SnapshotStore
+from abci_app.tx.validate import check_stateless
+
+log = logging.getLogger("race.app")
+
+APP_NAME = "race-network"
+APP_VERSION = 1
+CRASH_SWITCH = "RACE_APP_CRASH_BEFORE_COMMIT_HEIGHT"
+
+
+class BlockExecutionHalt(RuntimeError):
+    """Block execution failed for a reason that is not a tx's fault: stop, never diverge."""
+
+
+@dataclass
+class TxOutcome:
+    """What one tx did: its ABCI code, codespace, log and events."""
+
+    code: int = 0
+    codespace: str = ""
+    log: str = ""
+    events: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def refused(cls, error: ChainError, events: list[Event] | None = None) -> TxOutcome:
+        return cls(error.code, error.codespace, error.log, events or [])
+
+
+def _abci_events(events: list[Event]) -> list[abci.Event]:
+    return [
+        abci.Event(
+            type=e.type,
+            attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
+        )
+        for e in events
+    ]
+
+
+def _time_ns(timestamp: Any) -> int:
+    return int(timestamp.seconds) * 1_000_000_000 + int(timestamp.nanos)
+
+
+class RaceApp:
+    """State machine behind CometBFT: one instance per node, one DB under ``home``."""
+
+    def __init__(
+        self,
+        db_path: str | Path | None,
+        registry: ModuleRegistry | None = None,
+        snapshot_dir: str | Path | None = None,
+        snapshot_interval: int = 0,
+        snapshot_keep: int = 2,
+    ) -> None:
+        self.registry = registry if registry is not None else load_modules()
+        self.committed = CommittedState(db_path)
+        self.chain_id = self.committed.meta.get("chain_id", b"").decode()
+        self.last_block_time_ns = int(self.committed.meta.get("block_time_ns", b"0").decode())
+        self.check_state = Overlay(self.committed)
+        self.block_state: Overlay | None = None
+        self.block_info: BlockInfo | None = None
+        self.pending: PendingCommit | None = None
+        self.crash_before_commit_height = int(os.environ.get(CRASH_SWITCH, "0") or 0)
+        self.snapshots = SnapshotStore(snapshot_dir, snapshot_interval, snapshot_keep)
+        self.check_block = self._next_block_info()
+
+    def close(self) -> None:
+        """Release the database."""
+        self.committed.close()
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _next_block_info(self) -> BlockInfo:
+        """What CheckTx and queries see as 'the block': the next height, last block time."""
+        return BlockInfo(self.committed.height + 1, self.last_block_time_ns, self.chain_id)
+
+    def _query_context(self) -> Context:
+        info = BlockInfo(self.committed.height, self.last_block_time_ns, self.chain_id)
+        return Context("query", info, Overlay(self.committed, read_only=True), self.registry)
+
+    def run_tx(self, parent: Context, tx_bytes: bytes) -> TxOutcome:
+        """Stateless checks, ante (fee, sequence), then messages, as docs/modules.md §9 says.
+
+        Writes reach ``parent`` only for an accepted tx, or, in FinalizeBlock, for a tx
+        whose ante passed but whose messages failed (fee and sequence stay consumed).
+        """
+        try:
+            auth_params = parent.params("auth")
+            checked = check_stateless(tx_bytes, self.chain_id, auth_params, self.registry)
+        except ChainError as refusal:
+            return TxOutcome.refused(refusal)
+        except Exception:  # a bug, never a tx's fault: refuse the tx identically everywhere
+            log.error("stateless check crashed:\n%s", traceback.format_exc())
+            return TxOutcome.refused(INTERNAL("the app failed to check this tx"))
+        tx = checked.decoded
+        ante = parent.branch(signer=tx.signer, tx_hash=tx.hash)
+        try:
+            check_and_charge(ante, tx, auth_params)
+        except ChainError as refusal:
+            return TxOutcome.refused(refusal)
+        except Exception:
+            log.error("ante handler crashed:\n%s", traceback.format_exc())
+            return TxOutcome.refused(INTERNAL("the app failed to check this tx"))
+        ante.emit("tx", signer=tx.signer, sequence=tx.sequence, fee=tx.fee_nicoin)
+        body = ante.branch()
+        try:
+            for index, (route, message) in enumerate(checked.messages):
+                module_name = self.registry.route(route.type_url)[0].name  # type: ignore[index]
+                body.emit("message", index=index, module=module_name, action=route.type_url)
+                route.handler(body, message)
+        except ChainError as failure:
+            if parent.mode == "finalize":
+                ante.state.merge_into_parent()
+            return TxOutcome.refused(failure, ante.events)
+        except Exception:
+            log.error("message handler crashed:\n%s", traceback.format_exc())
+            if parent.mode == "finalize":
+                ante.state.merge_into_parent()
+            return TxOutcome.refused(INTERNAL("a message handler failed"), ante.events)
+        ante.merge(body)
+        # A tx's events go on its own result, not on the block.
+        ante.state.merge_into_parent()
+        return TxOutcome(events=ante.events)
+
+    # --- ABCI: info/query connection ---------------------------------------------------
+
+    def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
+        """Last committed height and app hash: CometBFT replays every block after it."""
+        height = self.committed.height
+        return abci.ResponseInfo(
+            data=APP_NAME,
+            version=_package_version(),
+            app_version=APP_VERSION,
+            last_block_height=height,
+            last_block_app_hash=self.committed.app_hash if height else b"",
+        )
+
+    def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
+        """JSON answers from the last committed state (docs/modules.md §11)."""
+        height = self.committed.height
+        try:
+            if req.height not in (0, height):
+                raise QUERY_HEIGHT_UNAVAILABLE(
+                    f"only the latest committed height {height} is served; query with height 0"
+                )
+            ctx = self._query_context()
+            path = req.path or ""
+            if path.startswith("/p2p/filter/"):
+                return abci.ResponseQuery(code=0, height=height)
+            if path.rstrip("/") == "/app/info":
+                result: Any = {
+                    "height": height,
+                    "app_hash": self.committed.app_hash.hex().upper() if height else "",
+                    "chain_id": self.chain_id,
+                    "modules": self.registry.names(),
+                    "message_types": self.registry.type_urls(),
+                }
+            elif path.rstrip("/") == "/app/invariants":
+                result = {"broken": self.registry.check_invariants(ctx)}
+            elif path.startswith("/app/"):
+                raise UNKNOWN_QUERY_PATH(f"{path!r}: /app answers info and invariants")
+            else:
+                result = self.registry.query(ctx, path, req.data)
+            value = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+            return abci.ResponseQuery(code=0, value=value, height=height, key=path.encode())
+        except ChainError as refusal:
+            return abci.ResponseQuery(
+                code=refusal.code, codespace=refusal.codespace, log=refusal.log, height=height
+            )
+        except Exception:
+            log.error("query %r crashed:\n%s", req.path, traceback.format_exc())
+            return abci.ResponseQuery(
+                code=BAD_QUERY.code, codespace="app", log="the query failed", height=height
+            )
+
+    # --- ABCI: mempool connection ------------------------------------------------------
+
+    def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
+        """Admit a tx to the mempool only if it would succeed on top of the pending ones."""
+        mode = "recheck" if req.type == abci.RECHECK else "check"
+        ctx = Context(mode, self.check_block, self.check_state, self.registry)
+        outcome = self.run_tx(ctx, req.tx)
+        return abci.ResponseCheckTx(
+            code=outcome.code,
+            codespace=outcome.codespace,
+            log=outcome.log,
+            gas_wanted=1,
+        )
+
+    # --- ABCI: consensus connection ----------------------------------------------------
+
+    def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
+        """Import genesis: validators from CometBFT's genesis, app_state into the modules.
+
+        The writes join the first block's and are committed with it, so a crash before
+        the first Commit makes CometBFT call InitChain again on restart.
+        """
+        try:
+            self.chain_id = req.chain_id
+            app_state = json.loads(req.app_state_bytes or b"{}")
+            if not isinstance(app_state, dict):
+                raise ValueError("app_state must be a JSON object")
+            height = max(int(req.initial_height), 1)
+            info = BlockInfo(height, _time_ns(req.time), req.chain_id)
+            state = Overlay(self.committed)
+            ctx = Context("genesis", info, state, self.registry)
+            genesis_validators = []
+            for update in req.validators:
+                if update.pub_key.WhichOneof("sum") != "ed25519":
+                    raise ValueError("only ed25519 validator keys are supported")
+                genesis_validators.append((update.pub_key.ed25519, update.power))
+            staking.import_genesis_validators(ctx, genesis_validators)
+            self.registry.init_genesis(ctx, app_state)
+            broken = self.registry.check_invariants(ctx)
+            if broken:
+                raise ValueError(f"genesis breaks invariants: {broken}")
+            self.block_state = state
+            # Until the first Commit, the mempool must already see genesis balances.
+            self.check_state = state.child()
+            self.last_block_time_ns = info.time_ns
+            pending = self.committed.prepare(0, state)
+            return abci.ResponseInitChain(app_hash=pending.app_hash)
+        except Exception as bad:
+            self._halt(f"genesis app_state is invalid: {bad}")
+            raise AssertionError("unreachable") from None
+
+    def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
+        """Keep mempool order and stay within ``max_tx_bytes`` (proto-encoded size)."""
+        budget = int(req.max_tx_bytes)
+        chosen = []
+        used = 0
+        for tx in req.txs:
+            size = len(tx) + 1 + _varint_size(len(tx))
+            if used + size > budget:
+                break
+            used += size
+            chosen.append(tx)
+        return abci.ResponsePrepareProposal(txs=chosen)
+
+    def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
+        """Accept: every tx gets its own code in FinalizeBlock, bad ones change nothing."""
+        return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
+
+    def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
+        """No vote extensions are used yet."""
+        return abci.ResponseExtendVote(vote_extension=b"")
+
+    def verify_vote_extension(
+        self, req: abci.RequestVerifyVoteExtension
+    ) -> abci.ResponseVerifyVoteExtension:
+        """Only empty extensions are valid while none are used."""
+        status = (
+            abci.ResponseVerifyVoteExtension.ACCEPT
+            if not req.vote_extension
+            else abci.ResponseVerifyVoteExtension.REJECT
+        )
+        return abci.ResponseVerifyVoteExtension(status=status)
+
+    def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+        """Execute a decided block: hooks, every tx, validator updates, and the new app hash.
+
+        Nothing is persisted here; Commit does that. A crash before Commit loses the
+        block's writes and CometBFT replays the block.
+        """
+        expected = self.committed.height + 1
+        if self.committed.height and req.height != expected:
+            self._halt(f"FinalizeBlock for height {req.height}, but the app expects {expected}")
+        info = BlockInfo(
+            int(req.height), _time_ns(req.time), self.chain_id, req.proposer_address, req.hash
+        )
+        state = self.block_state if self.block_state is not None else Overlay(self.committed)
+        ctx = Context("finalize", info, state, self.registry)
+        try:
+            self.registry.begin_block(ctx)
+            results = []
+            for tx in req.txs:
+                outcome = self.run_tx(ctx, tx)
+                results.append(
+                    abci.ExecTxResult(
+                        code=outcome.code,
+                        codespace=outcome.codespace,
+                        log=outcome.log,
+                        events=_abci_events(outcome.events),
+                    )
+                )
+            self.registry.end_block(ctx)
+            updates = staking.take_validator_updates(ctx)
+        except Exception:
+            self._halt(f"block {req.height} failed outside any tx:\n{traceback.format_exc()}")
+        self.block_state = state
+        self.block_info = info
+        self.pending = self.committed.prepare(int(req.height), state)
+        response = abci.ResponseFinalizeBlock(
+            tx_results=results,
+            events=_abci_events(ctx.events),
+            app_hash=self.pending.app_hash,
+        )
+        for pub_key, power in updates:
+            update = response.validator_updates.add()
+            update.pub_key.ed25519 = pub_key
+            update.power = power
+        return response
+
+    def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
+        """Persist the finalized block in one SQLite transaction; reset the mempool state."""
+        pending = self.pending
+        if pending is None:
+            self._halt("Commit without a finalized block")
+            raise AssertionError("unreachable")
+        if self.crash_before_commit_height == pending.height:
+            # Test-only fault injection (docs/modules.md §11): die before persisting.
+            log.warning("%s=%d: killing the app before Commit", CRASH_SWITCH, pending.height)
+            os.kill(os.getpid(), signal.SIGKILL)
+        time_ns = self.block_info.time_ns if self.block_info else self.last_block_time_ns
+        self.committed.commit(
+            pending,
+            {"chain_id": self.chain_id.encode(), "block_time_ns": str(time_ns).encode()},
+        )
+        self.last_block_time_ns = time_ns
+        self.pending = None
+        self.block_state = None
+        self.check_state = Overlay(self.committed)
+        self.check_block = self._next_block_info()
+        self.snapshots.maybe_take(self.committed)
+        log.info(
+            "committed height %d (%d writes), app hash %s",
+            pending.height,
+            sum(len(rows) for rows in pending.writes.values()),
+            pending.app_hash.hex().upper(),
+        )
+        return abci.ResponseCommit(retain_height=0)
+
+    # --- ABCI: snapshot connection -----------------------------------------------------
+
+    def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
+        """The snapshots this node can serve to state-syncing peers."""
+        return abci.ResponseListSnapshots(snapshots=self.snapshots.list())
+
+    def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
+        """Accept a snapshot in our format when our own state is empty."""
+        if self.committed.height:
+            return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.ABORT)
+        result = self.snapshots.offer(req.snapshot, req.app_hash)
+        return abci.ResponseOfferSnapshot(result=result)
+
+    def load_snapshot_chunk(
+        self, req: abci.RequestLoadSnapshotChunk
+    ) -> abci.ResponseLoadSnapshotChunk:
+        """One chunk of one of our snapshots (empty if we do not have it)."""
+        chunk = self.snapshots.load_chunk(int(req.height), int(req.format), int(req.chunk))
+        return abci.ResponseLoadSnapshotChunk(chunk=chunk)
+
+    def apply_snapshot_chunk(
+        self, req: abci.RequestApplySnapshotChunk
+    ) -> abci.ResponseApplySnapshotChunk:
+        """Collect chunks; after the last, restore the state and check it against the app hash."""
+        result = self.snapshots.apply_chunk(int(req.index), req.chunk, self.committed)
+        if result == abci.ResponseApplySnapshotChunk.ACCEPT and self.committed.height:
+            self.chain_id = self.committed.meta.get("chain_id", b"").decode()
+            self.last_block_time_ns = int(self.committed.meta.get("block_time_ns", b"0"))
+            self.check_state = Overlay(self.committed)
+            self.check_block = self._next_block_info()
+        return abci.ResponseApplySnapshotChunk(result=result)
+
+    # --- failure -----------------------------------------------------------------------
+
+    def _halt(self, reason: str) -> None:
+        """Stop the process: continuing could commit a state other validators do not have."""
+        log.critical("halting: %s", reason)
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(70)
+
+
+def _varint_size(value: int) -> int:
+    size = 1
+    while value >= 0x80:
+        value >>= 7
+        size += 1
+    return size
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("race-network")
+    except Exception:
+        return "0.0.0"
