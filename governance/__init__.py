@@ -1,1 +1,1 @@
-"""The ``race`` command line: governance, price votes and model queries, composed with node commands."""
+"""The ``race`` command line: governance, price votes and model queries, with the node commands."""

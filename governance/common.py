@@ -1,0 +1,140 @@
+"""What the ``gov``, ``price`` and ``models`` commands share: signing a message with a keyring
+key, broadcasting it and reporting the chain's verdict, and reading ``race.v1.Query``
+answers. Built on the node CLI's options, output helpers, keyring and RPC client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from google.protobuf.message import Message
+
+from abci_app.cli import chain
+from abci_app.cli.common import connect
+from abci_app.cli.output import (
+    CommandError,
+    OutputFormat,
+    fail,
+    key_value_table,
+    show,
+    user_errors,
+)
+from abci_app.keyring import Keyring
+from abci_app.node.home import NodeHome
+from abci_app.rpc import CometRPC
+
+FromOption = Annotated[str, typer.Option("--from", "-f", help="keyring key that signs (and "
+                                                             "pays the fee)")]
+FeeOption = Annotated[str | None, typer.Option(help="fee, e.g. 1000nicoin; default: the "
+                                                    "chain's minimum fee")]
+WaitOption = Annotated[bool, typer.Option("--wait/--no-wait",
+                                          help="wait until the tx is in a committed block")]
+TimeoutOption = Annotated[float, typer.Option(help="seconds to wait for the commit")]
+
+
+@contextmanager
+def command_errors(output: OutputFormat) -> Iterator[None]:
+    """The node CLI's readable errors, plus refused queries (their code and log)."""
+    from abci_app.gateway.chain_queries import QueryFailed
+
+    with user_errors(output):
+        try:
+            yield
+        except QueryFailed as failure:
+            if failure.unreachable:
+                raise CommandError(failure.log) from failure
+            raise CommandError(f"the chain refused the query (code {failure.code}): "
+                               f"{failure.log}") from failure
+
+
+def query(home: Path, node: str | None, method: str, request: Message | None = None) -> Message:
+    """One ``race.v1.Query`` answer from the node (the same the gateways give)."""
+    from abci_app.gateway.chain_queries import ChainQueries
+
+    with connect(home, node) as rpc:
+        return ChainQueries(rpc).call(method, request)
+
+
+def as_json(message: Message) -> dict[str, Any]:
+    """The canonical JSON the REST gateway returns for the same answer."""
+    from abci_app.gateway.chain_queries import to_json
+
+    return to_json(message)
+
+
+def resolve_address(home: Path, name_or_address: str) -> str:
+    """A key name from the home's keyring, or a race1... address."""
+    return Keyring(NodeHome(home).keyring_dir).resolve_address(name_or_address)
+
+
+def event_attribute(events: list[dict[str, Any]], event_type: str, key: str) -> str | None:
+    """An attribute of the first event of ``event_type`` in a committed tx's events."""
+    for event in events:
+        if event.get("type") != event_type:
+            continue
+        for attribute in event.get("attributes") or []:
+            if attribute.get("key") == key:
+                return str(attribute.get("value"))
+    return None
+
+
+def sign_and_send(
+    *,
+    home: Path,
+    node: str | None,
+    from_key: str,
+    build: Callable[[str, CometRPC], list[Message]],
+    fee: str | None,
+    wait: bool,
+    timeout: float,
+    output: OutputFormat,
+    summary: dict[str, Any],
+    report_events: tuple[tuple[str, str, str], ...] = (),
+) -> None:
+    """Sign the messages ``build(signer_address, rpc)`` returns, broadcast, and report.
+
+    ``report_events`` lists (event type, attribute, label) to lift from the committed tx into
+    the report, e.g. the new proposal's id. Exits 1 with the chain's code and log when the
+    tx is refused at CheckTx or in its block.
+    """
+    from abci_app.tx import build_signed_tx
+
+    keyring = Keyring(NodeHome(home).keyring_dir)
+    signer = keyring.show(from_key)
+    fee_nicoin = None if fee is None else chain.parse_amount_nicoin(fee, "fee")
+    with connect(home, node) as rpc:
+        account = chain.account(rpc, signer.address)
+        if account is None:
+            raise CommandError(f"account {signer.address} ({from_key}) does not exist on chain "
+                               "yet: it must receive coins before it can send a tx")
+        messages = build(signer.address, rpc)
+        if fee_nicoin is None:
+            fee_nicoin = chain.min_fee_nicoin(rpc)
+        sequence = int(account["sequence"])
+        tx_bytes = build_signed_tx(keyring.private_key(from_key), chain.chain_id(rpc),
+                                   sequence, fee_nicoin, messages)
+        checked = rpc.broadcast_tx_sync(tx_bytes)
+        document: dict[str, Any] = {**summary, "signer": signer.address, "hash": checked.hash,
+                                    "code": checked.code, "log": checked.log,
+                                    "codespace": checked.codespace}
+        if not checked.ok:
+            fail(f"the node refused the tx (code {checked.code}, {checked.codespace}): "
+                 f"{checked.log}", output, **document)
+        if not wait:
+            show(output, document, key_value_table("transaction (not yet committed)",
+                                                   list(document.items())))
+            return
+        committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
+    document.update(height=committed.height, code=committed.code, log=committed.log,
+                    codespace=committed.codespace)
+    if not committed.ok:
+        fail(f"the tx was refused in block {committed.height} (code {committed.code}, "
+             f"{committed.codespace}): {committed.log}", output, **document)
+    for event_type, key, label in report_events:
+        value = event_attribute(committed.events, event_type, key)
+        if value is not None:
+            document[label] = value
+    show(output, document, key_value_table("transaction", list(document.items())))
