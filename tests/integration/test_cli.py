@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,7 @@ class TestAgainstANode:
                                                      args: list[str], message: str) -> None:
         home = str(module_node.home.root)
         sender = race_json(cli, "keys", "show", "validator", "--home", home)["address"]
-        recipient = race_json(cli, "keys", "add", f"bob{abs(hash(message))}", "--home",
+        recipient = race_json(cli, "keys", "add", f"bob-{uuid.uuid4().hex[:8]}", "--home",
                               home)["address"]
         before = self._state(cli, home, sender)
 

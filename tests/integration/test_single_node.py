@@ -18,7 +18,7 @@ from abci_app.rpc import CometRPC
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-FINALIZED_RE = re.compile(r"finalized block\s+module=state height=(\d+) .*block_app_hash=(\w+)")
+FINALIZED_RE = re.compile(r"finalized block\s+module=\w+ height=(\d+) .*block_app_hash=(\w+)")
 
 
 def wait_until_quiet(rpc: CometRPC, quiet_for: float = 1.0, timeout: float = 20.0) -> dict:
