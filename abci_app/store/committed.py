@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, create_engine, event, select
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from abci_app.store import apphash
@@ -41,10 +51,18 @@ class _TableStatements:
         self.value_names = value_columns(table)
         key_cols = [table.c[name] for name in self.key_names]
         value_cols = [table.c[name] for name in self.value_names]
-        self.get = select(*value_cols).where(
-            and_(*[c == bindparam(f"k_{c.name}") for c in key_cols])
+        # The point read is the hot path: run SQLAlchemy's compiled SQL on the DBAPI cursor.
+        self.get_sql = str(
+            select(*value_cols)
+            .where(and_(*[c == bindparam(f"k_{c.name}") for c in key_cols]))
+            .compile(dialect=sqlite_dialect(), compile_kwargs={"render_postcompile": True})
         )
         self.all_columns = [*key_cols, *value_cols]
+        # The DBAPI returns 0/1 for Boolean columns; rows must hold the same values
+        # whichever path read them (the app hash encodes them).
+        self.bool_values = tuple(
+            i for i, c in enumerate(value_cols) if isinstance(c.type, Boolean)
+        )
         self.order = key_cols
         self.upsert = sqlite_insert(table).prefix_with("OR REPLACE")
         self.delete = table.delete().where(
@@ -96,7 +114,13 @@ class CommittedState:
         except KeyError:
             pass
         stmts = self._stmts(table)
-        found = self.conn.execute(stmts.get, stmts.key_params(key)).first()
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            found = cursor.execute(stmts.get_sql, key).fetchone()
+        finally:
+            cursor.close()
+        if found is not None and stmts.bool_values:
+            found = tuple(bool(v) if i in stmts.bool_values else v for i, v in enumerate(found))
         row = None if found is None else dict(zip(stmts.value_names, found, strict=True))
         if len(self._cache) >= ROW_CACHE_LIMIT:
             self._cache.clear()

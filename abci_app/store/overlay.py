@@ -121,8 +121,8 @@ class TableView:
 
     def put(self, key: Any, row: Row) -> None:
         """Insert or replace the row; every non-key column must be given."""
-        extra = set(row) - set(self._values)
-        if extra:
+        if len(row) != len(self._values):
+            extra = set(row) - set(self._values)
             raise TypeError(f"{self._table.name} has no columns {sorted(extra)}")
         self._state.put(self._table, self._key(key), {c: row[c] for c in self._values})
 

@@ -16,12 +16,23 @@ APP_META = Table(
 )
 
 
+_KEY_COLUMNS: dict[Table, tuple[str, ...]] = {}
+_VALUE_COLUMNS: dict[Table, tuple[str, ...]] = {}
+
+
 def primary_key_columns(table: Table) -> tuple[str, ...]:
     """Names of the table's primary-key columns in declaration order."""
-    return tuple(c.name for c in table.primary_key.columns)
+    names = _KEY_COLUMNS.get(table)
+    if names is None:
+        names = _KEY_COLUMNS[table] = tuple(c.name for c in table.primary_key.columns)
+    return names
 
 
 def value_columns(table: Table) -> tuple[str, ...]:
     """Names of the table's non-key columns in declaration order."""
-    keys = set(primary_key_columns(table))
-    return tuple(c.name for c in table.columns if c.name not in keys)
+    names = _VALUE_COLUMNS.get(table)
+    if names is None:
+        keys = set(primary_key_columns(table))
+        names = tuple(c.name for c in table.columns if c.name not in keys)
+        _VALUE_COLUMNS[table] = names
+    return names

@@ -12,14 +12,23 @@ class Bech32Error(ValueError):
     """The text is not a valid bech32 string (what is wrong is in the message)."""
 
 
+def _generator_mix(top: int) -> int:
+    mixed = 0
+    for i in range(5):
+        if (top >> i) & 1:
+            mixed ^= _GENERATOR[i]
+    return mixed
+
+
+# BIP-173's polymod with the five conditional XORs folded into one table lookup.
+_MIX = tuple(_generator_mix(top) for top in range(32))
+
+
 def _polymod(values: list[int]) -> int:
     checksum = 1
+    mix = _MIX
     for value in values:
-        top = checksum >> 25
-        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
-        for i in range(5):
-            if (top >> i) & 1:
-                checksum ^= _GENERATOR[i]
+        checksum = ((checksum & 0x1FFFFFF) << 5 ^ value) ^ mix[checksum >> 25]
     return checksum
 
 

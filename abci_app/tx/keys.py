@@ -81,6 +81,7 @@ def is_valid_address(address: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=256)
 def module_address(module_name: str) -> str:
     """The address of a module account (e.g. the fee collector): no private key exists for it."""
     digest = hashlib.sha256(b"race/module-account/" + module_name.encode()).digest()
