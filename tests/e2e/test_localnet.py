@@ -68,7 +68,7 @@ def test_four_validators_survive_a_killed_validator_and_converge(localnet_dir: P
     assert [n["running"] for n in started["nodes"]] == [True] * VALIDATORS
     net = Localnet(localnet_dir)
     accounts = [net.node(i)["account"] for i in range(VALIDATORS)]
-    net.wait_for_height(2, timeout=60)
+    net.wait_for_height(1, timeout=60)
 
     # Txs flow: sent through node 0, visible on node 2.
     first = send(net, sender=0, recipient=accounts[1], amount="1icoin", via=0)
