@@ -97,3 +97,24 @@ def test_epoch_end_emits_the_new_price() -> None:
     assert (update["epoch"], update["price_per_unit_nicoin"], update["voters"]) == (
         "2", "321", "1")
     assert pricing.current_price(chain.keeper_context()) == 321
+
+
+def test_history_keeps_only_the_configured_number_of_epochs() -> None:
+    state = {**GENESIS_STATE, "pricing": {"params": {"genesis_price_per_unit_nicoin": 100,
+                                                     "history_length": 2}}}
+    chain = Chain([10], state)
+    chain.advance_to(3 * EPOCH + 1)
+    epochs = [h["epoch"] for h in chain.query("/pricing/history")["prices"]]
+    assert epochs == ["4", "3"]
+
+
+def test_genesis_export_round_trips_votes_and_price() -> None:
+    chain = Chain([10, 10], GENESIS_STATE)
+    vote(chain, 0, 640)
+    chain.advance_to(EPOCH + 1)
+    exported = chain.registry.module("pricing").export_genesis(chain.keeper_context())
+    restored = Chain([10, 10], {**GENESIS_STATE, "pricing": {
+        **GENESIS_STATE["pricing"], **exported}})
+    assert restored.query("/pricing/price")["price_per_unit_nicoin"] == \
+        chain.query("/pricing/price")["price_per_unit_nicoin"]
+    assert restored.query("/pricing/votes")["votes"][0]["price_per_unit_nicoin"] == "640"

@@ -94,13 +94,20 @@ def set_epoch_price(ctx: Context, epoch: int, price: int, start_height: int, vot
         "total_weight": str(total_weight),
     })
     keep = ctx.params("pricing").history_length
-    if keep and epoch - keep >= 1:
-        history.delete(epoch - keep)
+    if keep:
+        # Walk down from the newest row to drop; after a cut of history_length this deletes
+        # the backlog once, then one row per epoch.
+        oldest_dropped = epoch - keep
+        while oldest_dropped >= 1 and history.has(oldest_dropped):
+            history.delete(oldest_dropped)
+            oldest_dropped -= 1
 
 
-def init_genesis_price(ctx: Context) -> None:
-    """The first epoch's price is the genesis parameter (Appendix J 4)."""
-    price = ctx.params("pricing").genesis_price_per_unit_nicoin
+def init_genesis_price(ctx: Context, price: int | None = None) -> None:
+    """The first epoch's price: the genesis parameter (Appendix J 4), or the price an
+    exported chain had."""
+    if price is None:
+        price = ctx.params("pricing").genesis_price_per_unit_nicoin
     set_epoch_price(ctx, 1, price, max(ctx.block.height, 1), 0, 0)
 
 

@@ -8,6 +8,7 @@ from abci_app.gen.race.v1 import pricing_pb2
 from abci_app.modules import Module, MsgRoute, QueryRoute
 from abci_app.modules.context import Context
 from abci_app.modules.pricing import keeper, msgs, params, queries, tables
+from abci_app.modules.pricing.errors import INVALID_PARAMS
 
 
 class PricingModule(Module):
@@ -31,7 +32,30 @@ class PricingModule(Module):
         params.validate(value)
 
     def init_genesis(self, ctx: Context, section: dict[str, Any]) -> None:
-        keeper.init_genesis_price(ctx)
+        """``price_per_unit_nicoin`` (optional, default the genesis param) and ``votes``:
+        ``[{"voter", "price_per_unit_nicoin"}]``, as :meth:`export_genesis` writes them."""
+        price = section.get("price_per_unit_nicoin")
+        try:
+            start_price = None if price is None else int(price)
+            votes = sorted((str(v["voter"]), int(v["price_per_unit_nicoin"]))
+                           for v in section.get("votes") or [])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise INVALID_PARAMS(f"pricing genesis: {exc}") from None
+        if start_price is not None and not 1 <= start_price <= params.MAX_STORABLE_PRICE:
+            raise INVALID_PARAMS(f"pricing genesis: price_per_unit_nicoin {start_price} is "
+                                 f"not between 1 and {params.MAX_STORABLE_PRICE}")
+        keeper.init_genesis_price(ctx, start_price)
+        for voter, vote_price in votes:
+            msgs.validate_basic_price_vote(pricing_pb2.MsgPriceVote(
+                voter=voter, price_per_unit_nicoin=vote_price))
+            keeper.record_vote(ctx, voter, vote_price, 1)
+
+    def export_genesis(self, ctx: Context) -> dict[str, Any]:
+        return {
+            "price_per_unit_nicoin": str(keeper.current_price(ctx)),
+            "votes": [{"voter": v.voter, "price_per_unit_nicoin": str(v.price_per_unit_nicoin)}
+                      for v in keeper.price_votes(ctx)],
+        }
 
     def end_epoch(self, ctx: Context, epoch: int) -> None:
         keeper.close_epoch(ctx, epoch)
