@@ -335,6 +335,74 @@ def run_app(work: Path, count: int, settings: ChainSettings,
         net.stop()
 
 
+def profile_in_process(count: int, block_txs: int, profile_top: int) -> dict[str, Any]:
+    """Drive RaceApp directly (no sockets, no cometbft): CheckTx, FinalizeBlock and Commit
+    per tx, with cProfile's top functions on stderr when ``profile_top`` > 0."""
+    import cProfile
+    import io
+    import pstats
+
+    from abci_app.app import RaceApp
+    from abci_app.gen.tendermint.abci import types_pb2 as abci
+    from abci_app.genesis import build_app_state
+
+    balances, sign_all = app_txs(count)
+    work = Path(tempfile.mkdtemp(prefix="race-bench-inproc-"))
+    app = RaceApp(work / "app.db")
+    profiler = cProfile.Profile()
+    try:
+        init = abci.RequestInitChain(chain_id="race-bench", initial_height=1,
+                                     app_state_bytes=json.dumps(
+                                         build_app_state(balances)).encode())
+        init.time.seconds = 1_700_000_000
+        validator = init.validators.add()
+        validator.pub_key.ed25519 = bytes(range(32))
+        validator.power = 10
+        app.init_chain(init)
+        fee = int(json.loads(app.query(abci.RequestQuery(path="/auth/params")).value)
+                  .get("min_fee_nicoin", 0))
+        txs = sign_all("race-bench", fee)
+        check_s = finalize_s = commit_s = 0.0
+        blocks = 0
+        profiler.enable()
+        for height, start in enumerate(range(0, count, block_txs), start=1):
+            block = txs[start:start + block_txs]
+            t0 = time.perf_counter()
+            for tx in block:
+                app.check_tx(abci.RequestCheckTx(tx=tx))
+            t1 = time.perf_counter()
+            request = abci.RequestFinalizeBlock(txs=block, height=height,
+                                                hash=height.to_bytes(32, "big"))
+            request.time.seconds = 1_700_000_000 + height
+            response = app.finalize_block(request)
+            t2 = time.perf_counter()
+            app.commit(abci.RequestCommit())
+            t3 = time.perf_counter()
+            failed = [r for r in response.tx_results if r.code != 0]
+            if failed:
+                raise RuntimeError(f"in-process block {height}: {len(failed)} txs failed, "
+                                   f"first: {failed[0].log}")
+            check_s, finalize_s, commit_s = (check_s + t1 - t0, finalize_s + t2 - t1,
+                                             commit_s + t3 - t2)
+            blocks += 1
+        profiler.disable()
+    finally:
+        app.close()
+        shutil.rmtree(work, ignore_errors=True)
+    if profile_top:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(profile_top)
+        log("in-process profile (FinalizeBlock + CheckTx + Commit), by own time:\n"
+            + out.getvalue())
+    return {
+        "check_tx_us": round(1e6 * check_s / count, 1),
+        "finalize_us_per_tx": round(1e6 * finalize_s / count, 1),
+        "commit_ms": round(1e3 * commit_s / max(1, blocks), 2),
+        "block_txs": block_txs,
+        "max_tps_single_core": round(count / (check_s + finalize_s + commit_s), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run (< 10 minutes)")
@@ -347,6 +415,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=240.0,
                         help="seconds allowed per chain run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the in-process run's top N functions by own time")
     args = parser.parse_args()
     count = args.txs or (6000 if args.quick else 20000)
     settings = ChainSettings(timeout_commit=args.timeout_commit, mempool_size=count * 2,
@@ -361,6 +431,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"work directory kept: {work}")
+    log("in-process: CheckTx, FinalizeBlock and Commit without sockets or cometbft")
+    in_process = profile_in_process(min(count, 4000), 1000, args.profile)
     summary = {
         "app_tps": round(app["tps"], 1),
         "kvstore_tps": round(kvstore["tps"], 1),
@@ -372,6 +444,7 @@ def main() -> None:
         "txs": count,
         "app": {k: round(v, 3) if isinstance(v, float) else v for k, v in app.items()},
         "kvstore": {k: round(v, 3) if isinstance(v, float) else v for k, v in kvstore.items()},
+        "in_process": in_process,
         "settings": {"timeout_commit": settings.timeout_commit, "backlog": settings.backlog,
                      "batch": settings.batch, "connections": settings.connections,
                      "mempool_size": settings.mempool_size},
