@@ -153,9 +153,13 @@ def normal_upper_quantile(p: float) -> float:
 
 # Calibrated with `python -m gpu_sidecar.race.calibrate` (see docs/race.md for the runs).
 PAPER_CONFIG = RaceConfig(
+    # Closed form (29,756,326); checked against the measured quantile of a 2-layer model of
+    # the same width in docs/race.md. A full-depth calibration belongs on a GPU.
     threshold_scaled=gaussian_threshold_scaled(512, 900),
-    tolerance_scaled=20_000,
-    honest_mismatch_ppm=20_000,
+    # fp32 vs bf16 differed by at most 0.0134 over 128 nonces (mean 0.0043, distance std
+    # 0.70): the tolerance is 7x that; the honest mismatch rate is estimated at ~1%.
+    tolerance_scaled=100_000,
+    honest_mismatch_ppm=30_000,
 )
 """Whitepaper Appendix A: 64 x (128 heads, d 512, FFN 8192), vocab 8192, seq 4, 1 in 900."""
 
