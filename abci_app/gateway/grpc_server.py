@@ -41,6 +41,7 @@ def _query_method(name: str) -> Any:
             return self.queries.call(name, request)
         except QueryFailed as failure:
             context.abort(grpc_status(failure), f"code {failure.code}: {failure.log}")
+            raise  # abort raises; this only tells type checkers
 
     method.__name__ = name
     method.__doc__ = f"race.v1.Query/{name}, answered through ChainQueries."
@@ -74,6 +75,7 @@ class TxService(query_pb2_grpc.TxServiceServicer):
             status = (grpc.StatusCode.UNAVAILABLE if failure.unreachable
                       else grpc.StatusCode.DEADLINE_EXCEEDED)
             context.abort(status, str(failure))
+            raise  # abort raises; this only tells type checkers
 
 
 def create_server(rpc_url: str, address: str = "127.0.0.1:9090",

@@ -12,7 +12,7 @@ The life of a proposal (whitepaper Appendix J, "Decentralized Model Registration
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format
 
@@ -76,7 +76,8 @@ class Proposal:
     def to_proto(self) -> gov_pb2.Proposal:
         message = gov_pb2.Proposal(
             id=self.id, proposer=self.proposer, title=self.title, summary=self.summary,
-            content=self.decoded_content(), status=self.status,
+            content=self.decoded_content(),
+            status=cast(gov_pb2.ProposalStatus, self.status),
             submit_height=self.submit_height, deposit_end_height=self.deposit_end_height,
             total_deposit_nicoin=self.total_deposit_nicoin,
             voting_start_height=self.voting_start_height,

@@ -64,8 +64,9 @@ def tally(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
     found = keeper.require_proposal(ctx, _proposal_id(args, "tally"))
     if found.final_tally:
         result = gov_pb2.TallyResult.FromString(found.final_tally)
-        outcome = {keeper.PASSED: "passed", keeper.FAILED: "passed",
-                   keeper.VETOED: "vetoed"}.get(found.status, "rejected")
+        outcomes: dict[int, str] = {keeper.PASSED: "passed", keeper.FAILED: "passed",
+                                    keeper.VETOED: "vetoed"}
+        outcome = outcomes.get(found.status, "rejected")
         return {"tally": keeper.message_json(result), "final": True, "outcome": outcome}
     if found.status != keeper.VOTING_PERIOD:
         empty = keeper.message_json(gov_pb2.TallyResult(

@@ -26,7 +26,7 @@ from abci_app.modules.models.tables import MODELS
 PROPOSED = models_pb2.MODEL_STATUS_PROPOSED
 ACTIVE = models_pb2.MODEL_STATUS_ACTIVE
 RETIRED = models_pb2.MODEL_STATUS_RETIRED
-STATUS_NAMES = {PROPOSED: "proposed", ACTIVE: "active", RETIRED: "retired"}
+STATUS_NAMES: dict[int, str] = {PROPOSED: "proposed", ACTIVE: "active", RETIRED: "retired"}
 
 MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 HF_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -172,7 +172,7 @@ def validate_update(ctx: Context, msg: models_pb2.MsgUpdateModelParams) -> Model
     entry = active_model(ctx, msg.id)
     if not (msg.units_of_compute_per_token or msg.max_context or msg.validation_threshold_ppm):
         raise INVALID_MODEL("an update must change at least one parameter")
-    changes: dict[str, int] = {}
+    changes: dict[str, Any] = {}
     if msg.units_of_compute_per_token:
         check_units_within_params(ctx, msg.units_of_compute_per_token)
         changes["units_of_compute_per_token"] = msg.units_of_compute_per_token
