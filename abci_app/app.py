@@ -395,6 +395,16 @@ class RaceApp:
             self.check_block = self._next_block_info()
         return abci.ResponseApplySnapshotChunk(result=result)
 
+    def discard_uncommitted(self) -> None:
+        """Drop a finalized block that was not committed: what a crash before Commit does."""
+        if self.committed.height == 0:
+            raise RuntimeError("before the first Commit, genesis lives in the pending block")
+        self.pending = None
+        self.block_state = None
+        self.block_info = None
+        self.check_state = Overlay(self.committed)
+        self.check_block = self._next_block_info()
+
     # --- failure -----------------------------------------------------------------------
 
     def _halt(self, reason: str) -> None:

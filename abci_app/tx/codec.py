@@ -108,6 +108,7 @@ def decode_tx(tx_bytes: bytes) -> DecodedTx:
         envelope = tx_pb2.Tx.FromString(tx_bytes)
     except Exception as bad:  # upb raises DecodeError; anything else is just as undecodable
         raise errors.TX_UNDECODABLE(f"{bad}; build txs with abci_app.tx.build_signed_tx") from None
+    envelope.DiscardUnknownFields()
     if envelope.SerializeToString(deterministic=True) != tx_bytes:
         raise errors.TX_NON_CANONICAL(
             "re-encode the Tx with deterministic protobuf serialization and no unknown fields"
@@ -116,6 +117,7 @@ def decode_tx(tx_bytes: bytes) -> DecodedTx:
         body = tx_pb2.TxBody.FromString(envelope.body)
     except Exception as bad:
         raise errors.BODY_UNDECODABLE(f"{bad}") from None
+    body.DiscardUnknownFields()
     if body.SerializeToString(deterministic=True) != envelope.body:
         raise errors.TX_NON_CANONICAL(
             "re-encode the TxBody with deterministic protobuf serialization and no unknown fields"

@@ -69,6 +69,7 @@ def unpack_message(registry: ModuleRegistry, packed: Any, index: int) -> tuple[M
         message = route.message_type.FromString(packed.value)
     except Exception as bad:
         raise errors.MESSAGE_UNDECODABLE(f"message {index} ({packed.type_url}): {bad}") from None
+    message.DiscardUnknownFields()
     if message.SerializeToString(deterministic=True) != packed.value:
         raise errors.TX_NON_CANONICAL(
             f"message {index} ({packed.type_url}) is not deterministically encoded"
