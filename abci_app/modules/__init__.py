@@ -136,7 +136,11 @@ class ModuleRegistry:
         return sorted(self._routes)
 
     def init_genesis(self, ctx: Context, app_state: dict[str, Any]) -> None:
-        """Import every module's section of genesis app_state (params first)."""
+        """Import every module's section of genesis app_state (params first).
+
+        Every module's params are written at genesis (defaults where the section has
+        none), so an exported genesis re-imports to the same state and app hash.
+        """
         from abci_app.modules.params import set_params
 
         unknown = sorted(set(app_state) - set(self._by_name))
@@ -144,8 +148,8 @@ class ModuleRegistry:
             raise BAD_QUERY(f"app_state has sections for unknown modules {unknown}")
         for module in self.modules:
             section = app_state.get(module.name) or {}
-            if module.params_type is not None and section.get("params"):
-                set_params(ctx, module.name, section["params"])
+            if module.params_type is not None:
+                set_params(ctx, module.name, section.get("params") or {})
             module.init_genesis(ctx, section)
 
     def export_genesis(self, ctx: Context) -> dict[str, Any]:
