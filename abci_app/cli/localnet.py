@@ -17,7 +17,7 @@ from abci_app.cli.output import (
     user_errors,
 )
 from abci_app.localnet import Localnet, LocalnetSpec, NodeStatus
-from abci_app.node.runner import run_until_signalled
+from abci_app.node.runner import run_until_signalled, sigterm_as_interrupt
 
 DEFAULT_DIR = Path("localnet/.data")
 
@@ -112,26 +112,35 @@ def start(
 
       race localnet start --dir /tmp/net --foreground    (what `make run` does)
     """
-    with user_errors(output):
-        net = Localnet(directory)
-        net.manifest()
-        net.start(node)
-        statuses = net.status()
     if not foreground:
+        with user_errors(output):
+            net = Localnet(directory)
+            net.manifest()
+            net.start(node)
+            statuses = net.status()
         show(output, {"dir": str(net.directory), "nodes": [s.as_dict() for s in statuses]},
              _status_table(statuses))
         return
-    console.print(_status_table(statuses))
-    console.print(f"[green]localnet running[/green] (logs in {net.directory}/node*/logs); "
-                  "Ctrl-C stops it")
+    with user_errors(output):
+        net = Localnet(directory)
+        indices = node if node is not None else list(range(net.size))
 
     def report() -> None:
         parts = [f"{s.name}:{s.height if s.height is not None else '-'}"
                  for s in net.status()]
         console.print("heights " + "  ".join(parts), highlight=False)
 
-    indices = node if node is not None else list(range(net.size))
-    code = run_until_signalled([net.runner(i) for i in indices], report, 5.0)
+    try:
+        with sigterm_as_interrupt():
+            with user_errors(output):
+                net.start(indices)
+            console.print(_status_table(net.status()))
+            console.print(f"[green]localnet running[/green] (logs in {net.directory}/node*/logs)"
+                          "; Ctrl-C stops it")
+            code = run_until_signalled([net.runner(i) for i in indices], report, 5.0)
+    except KeyboardInterrupt:
+        net.stop(indices)
+        code = 0
     console.print("localnet stopped" if code == 0 else "[red]localnet stopped after a "
                                                         "failure[/red]")
     raise typer.Exit(code)

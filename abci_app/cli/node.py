@@ -19,7 +19,7 @@ from abci_app.cli.output import (
 )
 from abci_app.node.home import NodeHome
 from abci_app.node.init import ConsensusTimings, init_single_node
-from abci_app.node.runner import NodeRunner, run_until_signalled
+from abci_app.node.runner import NodeRunner, run_until_signalled, sigterm_as_interrupt
 from abci_app.rpc import CometRPC, RPCError
 
 
@@ -84,11 +84,7 @@ def start(home: HomeOption = DEFAULT_HOME_PATH,
     """
     with user_errors(OutputFormat.text):
         runner = NodeRunner(NodeHome(home))
-        runner.start()
-    url = runner.home.rpc_url()
-    console.print(f"[green]node running[/green]: rpc {url}, logs in {runner.home.logs_dir} "
-                  "(Ctrl-C to stop)")
-    rpc = CometRPC(url, timeout=2.0)
+    rpc = CometRPC(runner.home.rpc_url(), timeout=2.0)
 
     def report_height() -> None:
         sync = rpc.status()["sync_info"]
@@ -96,7 +92,15 @@ def start(home: HomeOption = DEFAULT_HOME_PATH,
                       f"{sync['latest_app_hash'][:16]}…", highlight=False)
 
     try:
-        status = run_until_signalled([runner], None if quiet else report_height, 5.0)
+        with sigterm_as_interrupt():
+            with user_errors(OutputFormat.text):
+                runner.start()
+            console.print(f"[green]node running[/green]: rpc {rpc.url}, logs in "
+                          f"{runner.home.logs_dir} (Ctrl-C to stop)")
+            status = run_until_signalled([runner], None if quiet else report_height, 5.0)
+    except KeyboardInterrupt:
+        runner.stop()
+        status = 0
     finally:
         rpc.close()
     console.print("node stopped" if status == 0 else "[red]node stopped after a failure[/red]")

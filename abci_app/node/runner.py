@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +132,24 @@ class NodeRunner:
         return None
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While starting processes, let SIGTERM interrupt like Ctrl-C does.
+
+    Start-up code cleans up on KeyboardInterrupt (``NodeRunner.start`` stops what it
+    started), so a stop request during start-up never leaves orphaned processes behind.
+    """
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_until_signalled(runners: list[NodeRunner], on_tick: Callable[[], None] | None = None,
                         tick_seconds: float = 2.0) -> int:
     """Keep ``runners`` (already started) running until SIGINT/SIGTERM or a process dies.
@@ -175,4 +193,5 @@ def run_until_signalled(runners: list[NodeRunner], on_tick: Callable[[], None] |
     return status
 
 
-__all__ = ["NodeConfigError", "NodeRunner", "NodeStartError", "run_until_signalled"]
+__all__ = ["NodeConfigError", "NodeRunner", "NodeStartError", "run_until_signalled",
+           "sigterm_as_interrupt"]
