@@ -88,11 +88,12 @@ class ChainSettings:
     backlog: int
     batch: int
     connections: int
+    recheck: bool = True
 
     def config_values(self, prometheus_port: int) -> dict[str, dict[str, Any]]:
         return {
             "mempool": {"size": self.mempool_size, "cache_size": 2 * self.mempool_size,
-                        "max_txs_bytes": 4 * 1024**3},
+                        "max_txs_bytes": 4 * 1024**3, "recheck": self.recheck},
             "consensus": {"timeout_commit": self.timeout_commit,
                           "create_empty_blocks": True},
             "rpc": {"max_body_bytes": 64 * 1024**2, "max_open_connections": 0,
@@ -418,6 +419,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250, help="txs per JSON-RPC batch")
     parser.add_argument("--connections", type=int, default=4, help="concurrent HTTP senders")
     parser.add_argument("--timeout-commit", default="200ms")
+    parser.add_argument("--no-recheck", action="store_true",
+                        help="mempool recheck off (for both chains)")
     parser.add_argument("--timeout", type=float, default=240.0,
                         help="seconds allowed per chain run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -429,7 +432,7 @@ def main() -> None:
     kvstore_count = 3 * count
     settings = ChainSettings(timeout_commit=args.timeout_commit, mempool_size=kvstore_count * 2,
                              backlog=args.backlog, batch=args.batch,
-                             connections=args.connections)
+                             connections=args.connections, recheck=not args.no_recheck)
     work = Path(tempfile.mkdtemp(prefix="race-bench-"))
     try:
         app, tx_size = run_app(work, count, settings, args.timeout)
@@ -457,7 +460,7 @@ def main() -> None:
         "in_process": in_process,
         "settings": {"timeout_commit": settings.timeout_commit, "backlog": settings.backlog,
                      "batch": settings.batch, "connections": settings.connections,
-                     "mempool_size": settings.mempool_size},
+                     "mempool_size": settings.mempool_size, "recheck": settings.recheck},
         "cpus": os.cpu_count(),
     }
     print(json.dumps(summary))
