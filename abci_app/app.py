@@ -126,7 +126,14 @@ class RaceApp:
             log.error("stateless check crashed:\n%s", traceback.format_exc())
             return TxOutcome.refused(INTERNAL("the app failed to check this tx"))
         tx = checked.decoded
-        ante = parent.branch(signer=tx.signer, tx_hash=tx.hash)
+        # In a block the ante writes straight into the block: it checks everything before
+        # its first write, so a refusal leaves nothing. CheckTx must also drop the fee and
+        # sequence when a message fails, so there it runs in a branch.
+        finalizing = parent.mode == "finalize"
+        if finalizing:
+            ante = parent.sibling(signer=tx.signer, tx_hash=tx.hash)
+        else:
+            ante = parent.branch(signer=tx.signer, tx_hash=tx.hash)
         try:
             check_and_charge(ante, tx, auth_params)
         except ChainError as refusal:
@@ -138,21 +145,18 @@ class RaceApp:
         body = ante.branch()
         try:
             for index, (route, message) in enumerate(checked.messages):
-                module_name = self.registry.route(route.type_url)[0].name  # type: ignore[index]
+                module_name = self.registry.module_of(route.type_url)
                 body.emit("message", index=index, module=module_name, action=route.type_url)
                 route.handler(body, message)
         except ChainError as failure:
-            if parent.mode == "finalize":
-                ante.state.merge_into_parent()
             return TxOutcome.refused(failure, ante.events)
         except Exception:
             log.error("message handler crashed:\n%s", traceback.format_exc())
-            if parent.mode == "finalize":
-                ante.state.merge_into_parent()
             return TxOutcome.refused(INTERNAL("a message handler failed"), ante.events)
         ante.merge(body)
+        if not finalizing:
+            ante.state.merge_into_parent()
         # A tx's events go on its own result, not on the block.
-        ante.state.merge_into_parent()
         return TxOutcome(events=ante.events)
 
     # --- ABCI: info/query connection ---------------------------------------------------

@@ -131,6 +131,10 @@ class ModuleRegistry:
         """Who handles a message type URL, or None."""
         return self._routes.get(type_url)
 
+    def module_of(self, type_url: str) -> str:
+        """Name of the module that handles a routed type URL."""
+        return self._routes[type_url][0].name
+
     def type_urls(self) -> list[str]:
         """Every routable message type URL, sorted."""
         return sorted(self._routes)

@@ -37,7 +37,7 @@ class Event:
 class Context:
     """The handle every message handler, query and hook receives."""
 
-    __slots__ = ("mode", "block", "state", "registry", "events", "signer", "tx_hash")
+    __slots__ = ("mode", "block", "state", "registry", "events", "signer", "tx_hash", "_views")
 
     def __init__(
         self,
@@ -55,10 +55,14 @@ class Context:
         self.events: list[Event] = []
         self.signer = signer
         self.tx_hash = tx_hash
+        self._views: dict[Table, TableView] = {}
 
     def table(self, table: Table) -> TableView:
         """A view of one of the calling module's tables through this context's overlay."""
-        return TableView(self.state, table)
+        view = self._views.get(table)
+        if view is None:
+            view = self._views[table] = TableView(self.state, table)
+        return view
 
     def emit(self, event_type: str, **attributes: Any) -> None:
         """Record an event; values are stringified (ints in base units, addresses bech32)."""
@@ -80,6 +84,10 @@ class Context:
             signer if signer is not None else self.signer,
             tx_hash if tx_hash is not None else self.tx_hash,
         )
+
+    def sibling(self, signer: str | None = None, tx_hash: bytes | None = None) -> Context:
+        """A context on the same state with its own event list (writes are immediate)."""
+        return Context(self.mode, self.block, self.state, self.registry, signer, tx_hash)
 
     def merge(self, child: Context) -> None:
         """Keep a branch's writes and events."""

@@ -79,7 +79,7 @@ def get_params(ctx: Context, module: str) -> Any:
     mod = ctx.registry.module(module)
     if mod.params_type is None:
         raise UNKNOWN_MODULE(f"{module} has no params")
-    row = ctx.table(PARAMS).get(module)
+    row = ctx.state.get(PARAMS, (module,))  # read-only peek; no copy needed
     if row is None:
         return mod.params_type()
     return _decode(mod.params_type, row["value"])

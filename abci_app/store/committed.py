@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
@@ -30,6 +31,9 @@ from abci_app.store.overlay import Key, Overlay, Row
 from abci_app.store.schema import APP_META, METADATA, primary_key_columns, value_columns
 
 ROW_CACHE_LIMIT = 200_000
+# Tables are kept wholly in memory (a miss then means "no row", with no SQL) while all of
+# them together hold at most this many rows; past it, reads go through SQLite.
+RESIDENT_ROW_LIMIT = 500_000
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,15 @@ class _TableStatements:
             i for i, c in enumerate(value_cols) if isinstance(c.type, Boolean)
         )
         self.order = key_cols
-        self.upsert = sqlite_insert(table).prefix_with("OR REPLACE")
-        self.delete = table.delete().where(
-            and_(*[c == bindparam(f"k_{c.name}") for c in key_cols])
+        quote = sqlite_dialect().identifier_preparer.quote
+        names = [quote(name) for name in (*self.key_names, *self.value_names)]
+        self.upsert_sql = (
+            f"INSERT OR REPLACE INTO {quote(table.name)} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})"
         )
+        key_match = " AND ".join(f"{quote(name)} = ?" for name in self.key_names)
+        self.delete_sql = f"DELETE FROM {quote(table.name)} WHERE {key_match}"
 
-    def key_params(self, key: Key) -> dict[str, Any]:
-        return {f"k_{name}": part for name, part in zip(self.key_names, key, strict=True)}
 
 
 class CommittedState:
@@ -84,6 +90,7 @@ class CommittedState:
         self.conn: Connection = self.engine.connect()
         self._statements: dict[Table, _TableStatements] = {}
         self._cache: dict[tuple[Table, Key], Row | None] = {}
+        self._resident: dict[Table, dict[Key, Row]] = {}
         self.height = 0
         self.digest = 0
         self.app_hash = apphash.app_hash(0)
@@ -95,6 +102,23 @@ class CommittedState:
             self.height = int(self.meta["height"].decode())
             self.digest = apphash.digest_from_bytes(self.meta["digest"])
             self.app_hash = self.meta["app_hash"]
+        self._load_resident_tables()
+
+    def _load_resident_tables(self) -> None:
+        """Read every table into memory if the whole state fits under RESIDENT_ROW_LIMIT."""
+        tables = [t for name, t in sorted(METADATA.tables.items()) if t is not APP_META]
+        total = 0
+        for table in tables:
+            total += self.conn.execute(select(func.count()).select_from(table)).scalar_one()
+        self.conn.commit()
+        if total > RESIDENT_ROW_LIMIT:
+            return
+        for table in tables:
+            self._resident[table] = dict(self.all_rows(table))
+        self.conn.commit()
+
+    def _resident_rows(self) -> int:
+        return sum(len(rows) for rows in self._resident.values())
 
     def close(self) -> None:
         """Release the database connection."""
@@ -108,6 +132,9 @@ class CommittedState:
         return stmts
 
     def get(self, table: Table, key: Key) -> Row | None:
+        resident = self._resident.get(table)
+        if resident is not None:
+            return resident.get(key)
         cache_key = (table, key)
         try:
             return self._cache[cache_key]
@@ -159,19 +186,26 @@ class CommittedState:
     def commit(self, pending: PendingCommit, extra_meta: dict[str, bytes] | None = None) -> None:
         """Persist a block's rows and the new height/hash in one SQLite transaction."""
         conn = self.conn
-        for table in sorted(pending.writes, key=lambda t: t.name):
-            stmts = self._stmts(table)
-            upserts: list[dict[str, Any]] = []
-            deletes: list[dict[str, Any]] = []
-            for key, row in pending.writes[table].items():
-                if row is None:
-                    deletes.append(stmts.key_params(key))
-                else:
-                    upserts.append({**dict(zip(stmts.key_names, key, strict=True)), **row})
-            if upserts:
-                conn.execute(stmts.upsert, upserts)
-            if deletes:
-                conn.execute(stmts.delete, deletes)
+        # Rows go through the DBAPI cursor in bulk (SQL compiled from the SQLAlchemy
+        # tables); the metadata goes through SQLAlchemy; one SQLite transaction holds both.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for table in sorted(pending.writes, key=lambda t: t.name):
+                stmts = self._stmts(table)
+                names = stmts.value_names
+                upserts: list[tuple[Any, ...]] = []
+                deletes: list[tuple[Any, ...]] = []
+                for key, row in pending.writes[table].items():
+                    if row is None:
+                        deletes.append(key)
+                    else:
+                        upserts.append((*key, *(row[n] for n in names)))
+                if upserts:
+                    cursor.executemany(stmts.upsert_sql, upserts)
+                if deletes:
+                    cursor.executemany(stmts.delete_sql, deletes)
+        finally:
+            cursor.close()
         meta = {
             "height": str(pending.height).encode(),
             "digest": apphash.digest_to_bytes(pending.digest),
@@ -190,8 +224,18 @@ class CommittedState:
         if len(self._cache) >= ROW_CACHE_LIMIT:
             self._cache.clear()
         for table, rows in pending.writes.items():
+            resident = self._resident.get(table)
+            if resident is None:
+                for key, row in rows.items():
+                    self._cache[(table, key)] = row
+                continue
             for key, row in rows.items():
-                self._cache[(table, key)] = row
+                if row is None:
+                    resident.pop(key, None)
+                else:
+                    resident[key] = row
+        if self._resident and self._resident_rows() > RESIDENT_ROW_LIMIT:
+            self._resident.clear()  # state outgrew memory: reads go through SQLite again
 
     def all_rows(self, table: Table) -> Iterator[tuple[Key, Row]]:
         """Every committed row of a table in key order (exports and snapshots)."""

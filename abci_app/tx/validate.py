@@ -17,11 +17,17 @@ from google.protobuf.message import Message
 from abci_app.modules import ModuleRegistry, MsgRoute
 from abci_app.modules.errors import ChainError
 from abci_app.tx import errors
-from abci_app.tx.codec import UINT64_MAX, DecodedTx, decode_tx
+from abci_app.tx.codec import UINT64_MAX, DecodedTx, decode_tx, tx_hash
 from abci_app.tx.keys import verify
 
 SIGNATURE_CACHE_LIMIT = 100_000
+CHECKED_CACHE_LIMIT = 20_000
 _signature_ok: dict[bytes, bool] = {}
+# Txs that passed every stateless check, by (tx hash, chain id, limits). The verdict is a
+# pure function of that key (the registry's routes never change), so a tx checked in
+# CheckTx is not decoded and checked again in FinalizeBlock. Handlers never mutate
+# messages, so sharing the decoded objects is safe.
+_checked: dict[tuple[bytes, str, int, int, int, int], CheckedTx] = {}
 
 
 class EnvelopeLimits(Protocol):
@@ -81,6 +87,21 @@ def check_stateless(
     tx_bytes: bytes, chain_id: str, limits: EnvelopeLimits, registry: ModuleRegistry
 ) -> CheckedTx:
     """Every check that needs no state; raises a ChainError naming the first failure."""
+    limits_key = (limits.max_tx_bytes, limits.max_messages, limits.max_memo_bytes)
+    cache_key = (tx_hash(tx_bytes), chain_id, id(registry), *limits_key)
+    cached = _checked.get(cache_key)
+    if cached is not None:
+        return cached
+    checked = _check_uncached(tx_bytes, chain_id, limits, registry)
+    if len(_checked) >= CHECKED_CACHE_LIMIT:
+        _checked.clear()
+    _checked[cache_key] = checked
+    return checked
+
+
+def _check_uncached(
+    tx_bytes: bytes, chain_id: str, limits: EnvelopeLimits, registry: ModuleRegistry
+) -> CheckedTx:
     if len(tx_bytes) > limits.max_tx_bytes:
         raise errors.TX_TOO_LARGE(
             f"{len(tx_bytes)} bytes; the limit is auth.max_tx_bytes = {limits.max_tx_bytes}"

@@ -22,7 +22,11 @@ from abci_app.tx.codec import DecodedTx
 
 
 def check_and_charge(ctx: Context, tx: DecodedTx, params: AuthParams) -> None:
-    """Check sequence and fee against state, then charge the fee and advance the sequence."""
+    """Check sequence and fee against state, then charge the fee and advance the sequence.
+
+    Every check comes before the first write, so a refusal writes nothing (the app
+    relies on this to run the ante directly on the block's state).
+    """
     account = keeper.get_account(ctx, tx.signer)
     if account is None:
         raise ACCOUNT_NOT_FOUND(
