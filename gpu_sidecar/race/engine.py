@@ -210,8 +210,15 @@ class RaceEngine:
         keys = NonceKeys.derive(race_seed, node_seed)
         size = self.batch_size_for(config, batch_size)
         all_nonces = np.asarray(list(nonces), dtype=np.uint64)
-        parts = [self.distances(model, keys, all_nonces[i:i + size])
-                 for i in range(0, len(all_nonces), size)]
+        parts = []
+        for i in range(0, len(all_nonces), size):
+            chunk = all_nonces[i:i + size]
+            if model.compiled and len(chunk) < size:
+                # A compiled forward is specialised to its batch shape: pad, do not recompile.
+                padded = np.concatenate([chunk, np.full(size - len(chunk), chunk[-1])])
+                parts.append(self.distances(model, keys, padded)[:len(chunk)])
+            else:
+                parts.append(self.distances(model, keys, chunk))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def run_race(

@@ -67,6 +67,51 @@ def build_nonce_inputs(
                        permutation)
 
 
+def race_distances(
+    tokens: torch.Tensor,
+    noise: torch.Tensor,
+    permutation: torch.Tensor,
+    embedding: torch.Tensor,
+    position: torch.Tensor,
+    target: torch.Tensor,
+    wqkv: torch.Tensor,
+    wo: torch.Tensor,
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    n_heads: int,
+) -> torch.Tensor:
+    """Distances of a batch (the forward in the module docstring); weights stacked per layer.
+
+    The weights are arguments, not captured constants, so a compiled version serves every
+    race of the same shape without recompiling.
+    """
+    n, s = tokens.shape
+    d = embedding.shape[1]
+    dtype = wqkv.dtype
+    x = embedding[tokens].to(torch.float32) + position + noise
+    for layer in range(wqkv.shape[0]):
+        h = F.rms_norm(x, (d,), eps=NORM_EPS).to(dtype)
+        qkv = (h @ wqkv[layer]).view(n, s, 3, n_heads, d // n_heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True)
+        x = x + (attended.transpose(1, 2).reshape(n, s, d) @ wo[layer]).to(torch.float32)
+        h = F.rms_norm(x, (d,), eps=NORM_EPS).to(dtype)
+        x = x + (F.gelu(h @ w1[layer], approximate="tanh") @ w2[layer]).to(torch.float32)
+    out = F.layer_norm(x[:, -1], (d,), eps=NORM_EPS)
+    permuted = torch.gather(out, 1, permutation)
+    return torch.linalg.vector_norm(permuted - target, dim=1)
+
+
+_compiled_race_distances: Callable[..., torch.Tensor] | None = None
+
+
+def compiled_race_distances() -> Callable[..., torch.Tensor]:
+    """``race_distances`` under torch.compile (one compilation per batch shape and dtype)."""
+    global _compiled_race_distances
+    if _compiled_race_distances is None:
+        _compiled_race_distances = torch.compile(race_distances, dynamic=False)
+    return _compiled_race_distances
+
+
 class RaceTransformer:
     """The race model for one (config, race seed) on one device and dtype."""
 
@@ -80,41 +125,21 @@ class RaceTransformer:
     ) -> None:
         self.config = config
         self.dtype = dtype
-        self.embedding = weights["embedding"]
-        self.position = weights["position"].to(torch.float32)
-        self.layers = [
-            (weights[f"layer{i}.wqkv"], weights[f"layer{i}.wo"],
-             weights[f"layer{i}.w1"], weights[f"layer{i}.w2"])
-            for i in range(config.n_layers)
-        ]
+        self.compiled = compile_forward
+        self.embedding = weights.pop("embedding")
+        self.position = weights.pop("position").to(torch.float32)
         self.target = target.to(torch.float32)
-        self._distances: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-        self._distances = self._eager_distances
-        if compile_forward:
-            self._distances = torch.compile(self._eager_distances, dynamic=False)
-
-    def last_vectors(self, tokens: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """The standardised last output vector of each sequence, float32 (n, d)."""
-        cfg = self.config
-        n, s = tokens.shape
-        x = self.embedding[tokens].to(torch.float32) + self.position + noise
-        for wqkv, wo, w1, w2 in self.layers:
-            h = F.rms_norm(x, (cfg.d_model,), eps=NORM_EPS).to(self.dtype)
-            qkv = (h @ wqkv).view(n, s, 3, cfg.n_heads, cfg.head_dim).permute(2, 0, 3, 1, 4)
-            attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True)
-            x = x + (attended.transpose(1, 2).reshape(n, s, cfg.d_model) @ wo).to(torch.float32)
-            h = F.rms_norm(x, (cfg.d_model,), eps=NORM_EPS).to(self.dtype)
-            x = x + (F.gelu(h @ w1, approximate="tanh") @ w2).to(torch.float32)
-        return F.layer_norm(x[:, -1], (cfg.d_model,), eps=NORM_EPS)
-
-    def _eager_distances(
-        self, tokens: torch.Tensor, noise: torch.Tensor, permutation: torch.Tensor
-    ) -> torch.Tensor:
-        out = self.last_vectors(tokens, noise)
-        permuted = torch.gather(out, 1, permutation)
-        return torch.linalg.vector_norm(permuted - self.target, dim=1)
+        stacked = {}
+        for part in ("wqkv", "wo", "w1", "w2"):
+            layers = [weights.pop(f"layer{i}.{part}") for i in range(config.n_layers)]
+            stacked[part] = torch.stack(layers)
+            del layers
+        self.wqkv, self.wo, self.w1, self.w2 = (stacked[p] for p in ("wqkv", "wo", "w1", "w2"))
+        self._forward = compiled_race_distances() if compile_forward else race_distances
 
     def distances(self, batch: NonceInputs) -> torch.Tensor:
         """Euclidean distance of each nonce's permuted last vector to the target (float32)."""
         with torch.inference_mode():
-            return self._distances(batch.tokens, batch.noise, batch.permutation)
+            return self._forward(batch.tokens, batch.noise, batch.permutation,
+                                 self.embedding, self.position, self.target,
+                                 self.wqkv, self.wo, self.w1, self.w2, self.config.n_heads)
