@@ -62,27 +62,23 @@ def matmul_peak_flops(device: torch.device, dtype: torch.dtype, seconds: float) 
 
 def throughput(engine: RaceEngine, config: RaceConfig, batch_size: int,
                seconds: float, min_batches: int) -> dict[str, float]:
-    """Nonces/s of the race loop (input hashing overlapped, hits checked) at ``batch_size``."""
-    seed = node_seed(b"bench node")
-    engine.recompute(config, b"bench race", seed, range(batch_size), batch_size)  # warm-up
-    synchronize(engine.device)
-    progress = engine.run_race(config, b"bench race", seed,
-                               deadline=time.monotonic() + 10 * seconds + 3600,
-                               batch_size=batch_size,
-                               max_nonces=max(min_batches * batch_size,
-                                              _nonces_for(engine, config, batch_size, seconds)))
-    return {"batch_size": batch_size, "nonces": progress.nonces_checked,
-            "seconds": progress.elapsed_s, "nonces_per_s": progress.nonces_per_s}
+    """Nonces/s of the race loop (input hashing overlapped, hits checked) at ``batch_size``.
 
-
-def _nonces_for(engine: RaceEngine, config: RaceConfig, batch_size: int, seconds: float) -> int:
-    """A nonce count that takes about ``seconds``, from one timed batch."""
+    One untimed warm-up batch (allocation, compilation) also sizes the timed run to about
+    ``seconds`` and at least ``min_batches`` batches.
+    """
     seed = node_seed(b"bench node")
     started = time.perf_counter()
     engine.recompute(config, b"bench race", seed, range(batch_size), batch_size)
     synchronize(engine.device)
     per_batch = max(time.perf_counter() - started, 1e-6)
-    return batch_size * max(1, int(seconds / per_batch))
+    batches = max(min_batches, int(seconds / per_batch))
+    progress = engine.run_race(config, b"bench race", seed,
+                               deadline=time.monotonic() + 3600,
+                               start_nonce=batch_size, batch_size=batch_size,
+                               max_nonces=batches * batch_size)
+    return {"batch_size": batch_size, "nonces": progress.nonces_checked,
+            "seconds": progress.elapsed_s, "nonces_per_s": progress.nonces_per_s}
 
 
 def bench_config(engine: RaceEngine, name: str, config: RaceConfig, batch_sizes: list[int],
