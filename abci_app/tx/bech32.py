@@ -36,28 +36,30 @@ def _expand_prefix(prefix: str) -> list[int]:
     return [ord(c) >> 5 for c in prefix] + [0] + [ord(c) & 31 for c in prefix]
 
 
-def _convert_bits(data: bytes | list[int], from_bits: int, to_bits: int, pad: bool) -> list[int]:
-    accumulator = 0
-    bits = 0
-    out: list[int] = []
-    max_value = (1 << to_bits) - 1
-    for value in data:
-        accumulator = (accumulator << from_bits) | value
-        bits += from_bits
-        while bits >= to_bits:
-            bits -= to_bits
-            out.append((accumulator >> bits) & max_value)
-    if pad:
-        if bits:
-            out.append((accumulator << (to_bits - bits)) & max_value)
-    elif bits >= from_bits or ((accumulator << (to_bits - bits)) & max_value):
+def _bytes_to_words(data: bytes) -> list[int]:
+    """8-bit groups to 5-bit groups, zero-padded at the end (BIP-173 convertbits, pad=True)."""
+    total_bits = 8 * len(data)
+    pad = -total_bits % 5
+    number = int.from_bytes(data, "big") << pad
+    count = (total_bits + pad) // 5
+    return [(number >> (5 * (count - 1 - i))) & 31 for i in range(count)]
+
+
+def _words_to_bytes(words: list[int]) -> bytes:
+    """5-bit groups back to bytes; the padding must be under 5 bits and all zero."""
+    number = 0
+    for word in words:
+        number = number << 5 | word
+    total_bits = 5 * len(words)
+    pad = total_bits % 8
+    if pad >= 5 or number & ((1 << pad) - 1):
         raise Bech32Error("non-zero padding in the data part")
-    return out
+    return (number >> pad).to_bytes(total_bits // 8, "big")
 
 
 def encode(prefix: str, data: bytes) -> str:
     """Encode ``data`` under ``prefix`` (lower case)."""
-    words = _convert_bits(data, 8, 5, pad=True)
+    words = _bytes_to_words(data)
     values = _expand_prefix(prefix) + words
     polymod = _polymod(values + [0] * 6) ^ 1
     checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
@@ -70,7 +72,7 @@ def decode(text: str) -> tuple[str, bytes]:
         raise Bech32Error("address must be text")
     if len(text) > MAX_LENGTH:
         raise Bech32Error(f"longer than {MAX_LENGTH} characters")
-    if any(ord(c) < 33 or ord(c) > 126 for c in text):
+    if not (text.isascii() and text.isprintable()) or " " in text:
         raise Bech32Error("contains characters outside printable ASCII")
     if text.lower() != text and text.upper() != text:
         raise Bech32Error("mixes upper and lower case")
@@ -85,4 +87,4 @@ def decode(text: str) -> tuple[str, bytes]:
         raise Bech32Error(f"character {bad.args[0]!r} is not in the bech32 alphabet") from None
     if _polymod(_expand_prefix(prefix) + words) != 1:
         raise Bech32Error("checksum mismatch (a typo?)")
-    return prefix, bytes(_convert_bits(words[:-6], 5, 8, pad=False))
+    return prefix, _words_to_bytes(words[:-6])
