@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 
 from typer.testing import CliRunner
@@ -32,3 +33,17 @@ def race_json(cli: CliRunner, *args: str) -> dict:
     code, out = race(cli, *args, "--output", "json")
     assert code == 0, out
     return json.loads(out)
+
+
+def free_port_block(size: int) -> int:
+    """A base port with ``size`` consecutive ports free right now."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - size)
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free block of ports")

@@ -73,3 +73,33 @@ def test_race_start_fails_clearly_when_the_app_cannot_start(node_home: NodeHome)
     )
     assert result.returncode == 1
     assert "app exited" in result.stderr and "app.log" in result.stderr
+
+
+def test_localnet_foreground_stops_every_validator_on_ctrl_c(tmp_path: Path) -> None:
+    """What `make run` does: `race localnet start --foreground`, then Ctrl-C."""
+    from race_cli import free_port_pair
+
+    from abci_app.localnet import Localnet, LocalnetSpec
+
+    base = min(free_port_pair())
+    net = Localnet.create(tmp_path / "net", LocalnetSpec(
+        validators=2, base_port=base if base < 65000 else 40000, timeout_commit="100ms"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "governance.main", "localnet", "start", "--dir",
+         str(net.directory), "--foreground"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        net.wait_for_height(2, timeout=90)
+        pids = [PidRecord.read(net.home(i).run_dir / f"{name}.pid")
+                for i in range(2) for name in ("app", "cometbft")]
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            net.stop()
+    assert process.returncode == 0, output
+    assert "localnet stopped" in output
+    assert all(record is not None and gone(record.pid) for record in pids)
+    assert not any(s.app_running or s.cometbft_running for s in net.status(query_rpc=False))
