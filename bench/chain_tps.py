@@ -445,6 +445,15 @@ def main() -> None:
             log(f"work directory kept: {work}")
     log("in-process: CheckTx, FinalizeBlock and Commit without sockets or cometbft")
     in_process = profile_in_process(min(count, 4000), 1000, args.profile)
+    per_tx_us = in_process["check_tx_us"] + in_process["finalize_us_per_tx"]
+    bounded_by = (
+        f"app: Python CPU, one process: CheckTx {in_process['check_tx_us']:.0f} us + "
+        f"FinalizeBlock {in_process['finalize_us_per_tx']:.0f} us per tx in-process, plus "
+        f"Commit {in_process['commit_ms']:.0f} ms per {in_process['block_txs']}-tx block "
+        f"(ceiling ~{1e6 / per_tx_us:.0f} tx/s on one core before sockets and recheck); "
+        "kvstore: " + ("ingest (RPC + mempool), the generator never ran ahead"
+                       if kvstore["ingest_bound"] else "block execution and consensus")
+    )
     summary = {
         "app_tps": round(app["tps"], 1),
         "kvstore_tps": round(kvstore["tps"], 1),
@@ -452,6 +461,7 @@ def main() -> None:
         "finalize_us_per_tx": round(app["finalize_us_per_tx"], 1),
         "commit_ms": round(app["commit_ms"], 2),
         "check_tx_us": round(app["check_tx_us"], 1),
+        "bounded_by": bounded_by,
         "tx_bytes": tx_size,
         "txs": count,
         "kvstore_txs": kvstore_count,
