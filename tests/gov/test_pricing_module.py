@@ -1,6 +1,9 @@
 """Price votes on chain: who may vote, and the weighted median at each epoch's end."""
 
+import pytest
+
 from abci_app.gen.race.v1 import pricing_pb2
+from abci_app.modules.errors import ChainError
 from abci_app.modules.pricing import keeper as pricing
 from abci_app.modules.pricing.errors import NO_VOTING_WEIGHT, PRICE_ABOVE_MAX, VOTER_NOT_SIGNER
 from tests.gov.harness import Chain, account
@@ -118,3 +121,10 @@ def test_genesis_export_round_trips_votes_and_price() -> None:
     assert restored.query("/pricing/price")["price_per_unit_nicoin"] == \
         chain.query("/pricing/price")["price_per_unit_nicoin"]
     assert restored.query("/pricing/votes")["votes"][0]["price_per_unit_nicoin"] == "640"
+
+
+def test_a_vote_query_needs_a_valid_address() -> None:
+    chain = Chain([10], GENESIS_STATE)
+    with pytest.raises(ChainError) as refused:
+        chain.query("/pricing/vote/not-an-address")
+    assert refused.value.code == 4

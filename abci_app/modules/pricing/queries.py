@@ -36,8 +36,10 @@ def price(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
 
 def vote(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
     """``/pricing/vote/<address>``: one voter's vote (``QueryPriceVoteResponse``)."""
-    if len(args) != 1:
-        raise BAD_QUERY("use /pricing/vote/<address>")
+    from abci_app.tx import is_valid_address
+
+    if len(args) != 1 or not is_valid_address(args[0]):
+        raise BAD_QUERY("use /pricing/vote/<race1... address>")
     found = keeper.price_vote(ctx, args[0])
     answer: dict[str, Any] = {
         "found": found is not None,
