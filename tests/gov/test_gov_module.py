@@ -335,3 +335,16 @@ def test_a_param_change_is_all_or_nothing_at_execution() -> None:
                                                              "PROPOSAL_STATUS_FAILED")
     assert chain.params("pricing").max_price_per_unit_nicoin == 8
     assert chain.params("epochs").epoch_length_blocks == 1_000
+
+
+def test_models_in_genesis_are_active_and_export_round_trips() -> None:
+    model = {"id": "m1", "hf_repo": "org/m1", "revision": "abc", "units_of_compute_per_token": 3,
+             "max_context": 128, "validation_threshold_ppm": 900_000, "owner": account(0)}
+    retired = {**model, "id": "m0", "status": "retired"}
+    chain = Chain([10], {**GENESIS_STATE, "models": {"models": [model, retired]}})
+    assert chain.query("/models/pricing")["prices"] == [{
+        "id": "m1", "units_of_compute_per_token": "3", "price_per_unit_nicoin": "7",
+        "price_per_token_nicoin": "21"}]
+    exported = chain.registry.module("models").export_genesis(chain.keeper_context())
+    again = Chain([10], {**GENESIS_STATE, "models": exported})
+    assert again.query("/models/list") == chain.query("/models/list")

@@ -35,7 +35,8 @@ class ModelsModule(Module):
 
     def init_genesis(self, ctx: Context, section: dict[str, Any]) -> None:
         """``{"models": [{"id", "hf_repo", "revision", "units_of_compute_per_token",
-        "max_context", "validation_threshold_ppm", "owner"}]}``: models active from genesis."""
+        "max_context", "validation_threshold_ppm", "owner", "status"}]}``: models active (or,
+        with ``"status": "retired"``, retired) from genesis."""
         for item in sorted(section.get("models") or [], key=lambda m: str(m.get("id"))):
             try:
                 msg = models_pb2.MsgRegisterModel(
@@ -46,11 +47,18 @@ class ModelsModule(Module):
                     max_context=int(item["max_context"]),
                     validation_threshold_ppm=int(item["validation_threshold_ppm"]),
                 )
+                status = str(item.get("status", "active"))
+                if status not in ("active", "retired"):
+                    raise ValueError(f"status must be active or retired, not {status!r}")
             except (KeyError, TypeError, ValueError) as exc:
                 raise INVALID_MODEL(f"genesis model {item!r}: {exc}") from None
             keeper.register_active(ctx, msg, str(item.get("owner", "")), 0)
+            if status == "retired":
+                keeper.retire(ctx, msg.id, 0)
 
     def export_genesis(self, ctx: Context) -> dict[str, Any]:
+        """Active and retired entries (retired ids stay taken); proposed entries belong to
+        open proposals, which are not exported."""
         return {"models": [
             {
                 "id": e.id,
@@ -60,8 +68,9 @@ class ModelsModule(Module):
                 "max_context": e.max_context,
                 "validation_threshold_ppm": e.validation_threshold_ppm,
                 "owner": e.owner,
+                "status": e.status_name,
             }
-            for e in keeper.list_models(ctx, keeper.ACTIVE)
+            for e in keeper.list_models(ctx) if e.status in (keeper.ACTIVE, keeper.RETIRED)
         ]}
 
 
