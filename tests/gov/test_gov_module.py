@@ -158,6 +158,7 @@ def test_deposits_are_refunded_when_a_proposal_passes() -> None:
         depositor=account(1), proposal_id=proposal_id, amount_nicoin=MIN_DEPOSIT // 2)).code == 0
     assert status(chain, proposal_id) == "PROPOSAL_STATUS_VOTING_PERIOD"
     assert balance(chain, 0) == before[0] - MIN_DEPOSIT // 2
+    assert chain.registry.check_invariants(chain.keeper_context()) == []
     vote(chain, 0, proposal_id, YES)
     vote(chain, 1, proposal_id, YES)
     finish_voting(chain)

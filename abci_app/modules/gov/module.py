@@ -7,7 +7,7 @@ from typing import Any
 from abci_app.gen.race.v1 import gov_pb2
 from abci_app.modules import Module, MsgRoute, QueryRoute
 from abci_app.modules.context import Context
-from abci_app.modules.gov import lifecycle, msgs, params, queries, tables
+from abci_app.modules.gov import keeper, lifecycle, msgs, params, queries, tables
 
 
 class GovModule(Module):
@@ -37,6 +37,26 @@ class GovModule(Module):
 
     def end_block(self, ctx: Context) -> None:
         lifecycle.end_block(ctx)
+
+    def check_invariants(self, ctx: Context) -> list[str]:
+        """Each proposal's total equals its deposits, and the gov module account holds at
+        least the deposits of every open proposal (refunds and burns can always be paid)."""
+        from abci_app.modules.bank import keeper as bank
+
+        broken: list[str] = []
+        escrowed = 0
+        for proposal in keeper.list_proposals(ctx):
+            total = sum(amount for _, amount in keeper.deposits(ctx, proposal.id))
+            if total != proposal.total_deposit_nicoin:
+                broken.append(f"proposal {proposal.id} records {proposal.total_deposit_nicoin}"
+                              f" nicoin of deposits but its deposits sum to {total}")
+            if proposal.is_open:
+                escrowed += total
+        held = bank.balance(ctx, keeper.authority_address())
+        if held < escrowed:
+            broken.append(f"the gov account holds {held} nicoin, less than the {escrowed} "
+                          "nicoin deposited in open proposals")
+        return broken
 
 
 MODULE = GovModule()
