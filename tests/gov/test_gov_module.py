@@ -349,3 +349,19 @@ def test_models_in_genesis_are_active_and_export_round_trips() -> None:
     exported = chain.registry.module("models").export_genesis(chain.keeper_context())
     again = Chain([10], {**GENESIS_STATE, "models": exported})
     assert again.query("/models/list") == chain.query("/models/list")
+
+
+def test_out_of_range_numbers_are_refused_with_codes() -> None:
+    chain = Chain([10], GENESIS_STATE)
+    huge = 2**64 - 1
+    assert chain.deliver(account(0), gov_pb2.MsgDeposit(
+        depositor=account(0), proposal_id=huge, amount_nicoin=1)).code == \
+        gov_errors.INVALID_PROPOSAL.code
+    assert chain.deliver(account(0), gov_pb2.MsgVote(
+        voter=account(0), proposal_id=huge, option=YES)).code == gov_errors.INVALID_PROPOSAL.code
+    assert chain.deliver(account(0), gov_pb2.MsgSubmitProposal(
+        proposer=account(0), title="big", content=register_content(units=huge),
+        initial_deposit_nicoin=MIN_DEPOSIT)).code == models_errors.INVALID_MODEL.code
+    assert chain.deliver(account(0), gov_pb2.MsgDeposit(
+        depositor=account(0), proposal_id=1, amount_nicoin=huge)).code == \
+        gov_errors.INVALID_DEPOSIT.code

@@ -48,6 +48,12 @@ def _check_amount(amount: int, field: str) -> None:
         raise INVALID_DEPOSIT(f"{field} must be between 1 and {MAX_AMOUNT} nicoin")
 
 
+def _check_proposal_id(proposal_id: int) -> None:
+    if not 1 <= proposal_id <= MAX_AMOUNT:
+        raise INVALID_PROPOSAL(f"proposal_id must be between 1 and {MAX_AMOUNT} "
+                               "(ids start at 1)")
+
+
 def _closed_log(proposal: keeper.Proposal) -> str:
     return f"proposal {proposal.id} is {proposal.status_name.replace('_', ' ')}"
 
@@ -91,8 +97,7 @@ def handle_submit(ctx: Context, msg: gov_pb2.MsgSubmitProposal) -> None:
 
 def validate_basic_deposit(msg: gov_pb2.MsgDeposit) -> None:
     _check_address(msg.depositor, "depositor")
-    if msg.proposal_id == 0:
-        raise INVALID_PROPOSAL("proposal_id must be set (ids start at 1)")
+    _check_proposal_id(msg.proposal_id)
     _check_amount(msg.amount_nicoin, "amount_nicoin")
 
 
@@ -110,8 +115,7 @@ def handle_deposit(ctx: Context, msg: gov_pb2.MsgDeposit) -> None:
 
 def validate_basic_vote(msg: gov_pb2.MsgVote) -> None:
     _check_address(msg.voter, "voter")
-    if msg.proposal_id == 0:
-        raise INVALID_PROPOSAL("proposal_id must be set (ids start at 1)")
+    _check_proposal_id(msg.proposal_id)
     if msg.option not in OPTION_NAMES:
         raise INVALID_VOTE_OPTION("option must be yes, no, abstain or no_with_veto")
 
