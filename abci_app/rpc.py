@@ -127,7 +127,8 @@ class CometRPC:
         try:
             response = self._client.post("/", json=payload)
         except httpx.TransportError as exc:
-            raise NodeUnreachable(f"cannot reach the node's RPC at {self.url}: {exc}") from exc
+            raise NodeUnreachable(f"cannot reach the node's RPC at {self.url} ({exc}); is the node "
+                                  "running, and is --node right?") from exc
         try:
             body = response.json()
         except ValueError as exc:
