@@ -31,6 +31,7 @@ import base64
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -222,7 +223,9 @@ def measure(label: str, rpc_url: str, metrics_url: str, txs: list[bytes],
         start_height = rpc.latest_height()
         before = abci_timings(metrics_url)
         log(f"{label}: sending {len(txs)} txs from height {start_height}")
+        usage_before = resource.getrusage(resource.RUSAGE_SELF)
         outcome = asyncio.run(drive_load(rpc_url, txs, settings, start_height, timeout))
+        usage_after = resource.getrusage(resource.RUSAGE_SELF)
         after = abci_timings(metrics_url)
         failed = count_failures(rpc, start_height, outcome["end_height"]) if count_failures else 0
 
@@ -244,6 +247,10 @@ def measure(label: str, rpc_url: str, metrics_url: str, txs: list[bytes],
         # When sending takes as long as committing, ingest (RPC + CheckTx) set the pace.
         "ingest_bound": outcome["send_seconds"] >= 0.9 * outcome["seconds"],
         "blocks": outcome["blocks"],
+        # The generator's own CPU share of the run: well under 1.0 means it kept up.
+        "generator_cpu_share": round(
+            (usage_after.ru_utime + usage_after.ru_stime - usage_before.ru_utime
+             - usage_before.ru_stime) / max(outcome["seconds"], 1e-9), 3),
         "finalize_us_per_tx": 1e6 * finalize_s / max(1, outcome["committed"]),
         "finalize_ms_per_block": 1e3 * finalize_s / max(1, finalize_calls),
         "commit_ms": 1e3 * commit_s / max(1, commit_calls),
