@@ -142,6 +142,12 @@ class RaceApp:
             log.error("ante handler crashed:\n%s", traceback.format_exc())
             return TxOutcome.refused(INTERNAL("the app failed to check this tx"))
         ante.emit("tx", signer=tx.signer, sequence=tx.sequence, fee=tx.fee_nicoin)
+        if parent.mode == "recheck":
+            # After a commit CometBFT re-checks its whole mempool: sequence and fee are
+            # what a new block can invalidate; the messages ran at first CheckTx and run
+            # again, authoritatively, in FinalizeBlock.
+            ante.state.merge_into_parent()
+            return TxOutcome()
         body = ante.branch()
         try:
             for index, (route, message) in enumerate(checked.messages):

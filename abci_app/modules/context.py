@@ -65,7 +65,12 @@ class Context:
         return view
 
     def emit(self, event_type: str, **attributes: Any) -> None:
-        """Record an event; values are stringified (ints in base units, addresses bech32)."""
+        """Record an event; values are stringified (ints in base units, addresses bech32).
+
+        CheckTx results carry no events, so in check modes nothing is recorded.
+        """
+        if self.mode == "check" or self.mode == "recheck":
+            return
         self.events.append(Event(event_type, [(k, _text(v)) for k, v in attributes.items()]))
 
     def params(self, module: str) -> Any:
