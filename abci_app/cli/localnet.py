@@ -82,7 +82,11 @@ def init(
                 timeout_commit=timeout_commit, timeout_propose=timeout_propose,
                 create_empty_blocks=empty_blocks,
             )
-            net = Localnet.create(directory, spec, overwrite=overwrite)
+            if output is OutputFormat.text:
+                with console.status(f"creating {spec.validators} validators…"):
+                    net = Localnet.create(directory, spec, overwrite=overwrite)
+            else:
+                net = Localnet.create(directory, spec, overwrite=overwrite)
             created = True
         manifest = net.manifest()
     document = {"dir": str(net.directory), "created": created, **manifest}
@@ -116,7 +120,11 @@ def start(
         with user_errors(output):
             net = Localnet(directory)
             net.manifest()
-            net.start(node)
+            if output is OutputFormat.text:
+                with console.status("starting validators (app, then cometbft)…"):
+                    net.start(node)
+            else:
+                net.start(node)
             statuses = net.status()
         show(output, {"dir": str(net.directory), "nodes": [s.as_dict() for s in statuses]},
              _status_table(statuses))
@@ -132,7 +140,7 @@ def start(
 
     try:
         with sigterm_as_interrupt():
-            with user_errors(output):
+            with user_errors(output), console.status("starting validators…"):
                 net.start(indices)
             console.print(_status_table(net.status()))
             console.print(f"[green]localnet running[/green] (logs in {net.directory}/node*/logs)"

@@ -12,6 +12,7 @@ from abci_app.cli.output import (
     CommandError,
     OutputFormat,
     OutputOption,
+    console,
     fail,
     key_value_table,
     show,
@@ -44,7 +45,11 @@ def broadcast_and_report(rpc: CometRPC, tx_bytes: bytes, wait: bool, timeout: fl
              output, **{k: v for k, v in document.items() if k != "error"})
     committed: TxResult | None = None
     if wait:
-        committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
+        if output is OutputFormat.text:
+            with console.status(f"tx {checked.hash[:12]}… accepted; waiting for a block"):
+                committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
+        else:
+            committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
         document.update(height=committed.height, code=committed.code, log=committed.log,
                         codespace=committed.codespace, events=committed.events)
     rows = [(k, v) for k, v in document.items() if k != "events"]
