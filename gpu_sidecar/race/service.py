@@ -211,20 +211,23 @@ class RaceEngineServicer(pb_grpc.RaceEngineServicer):
             self.running = None
         run.done.set()
 
+    async def _race(self, race_id: str, context: grpc.aio.ServicerContext) -> RaceRun:
+        run = self.races.get(race_id)
+        if run is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no race {race_id!r}")
+            raise AssertionError("abort raises")
+        return run
+
     async def GetRaceResult(  # noqa: N802
         self, request: pb.GetRaceResultRequest, context: grpc.aio.ServicerContext
     ) -> pb.RaceResult:
-        run = self.races.get(request.race_id)
-        if run is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no race {request.race_id!r}")
+        run = await self._race(request.race_id, context)
         return run.result()
 
     async def StopRace(  # noqa: N802
         self, request: pb.StopRaceRequest, context: grpc.aio.ServicerContext
     ) -> pb.RaceResult:
-        run = self.races.get(request.race_id)
-        if run is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no race {request.race_id!r}")
+        run = await self._race(request.race_id, context)
         run.stop.set()
         await run.done.wait()
         return run.result()
