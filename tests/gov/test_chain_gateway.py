@@ -59,3 +59,13 @@ def test_grpc_reports_an_unreachable_node_as_unavailable(dead_node_url: str) -> 
             assert bad.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     finally:
         server.stop(grace=None)
+
+
+def test_openapi_describes_each_answer_with_its_proto_schema(dead_node_url: str) -> None:
+    document = TestClient(create_app(dead_node_url)).get("/openapi.json").json()
+    answer = document["paths"]["/race/models/v1/models"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/race.v1.QueryModelsResponse"}
+    model = document["components"]["schemas"]["race.v1.Model"]["properties"]
+    assert model["units_of_compute_per_token"] == {"type": "string", "format": "uint64"}
+    assert "MODEL_STATUS_ACTIVE" in model["status"]["enum"]
