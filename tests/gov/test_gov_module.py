@@ -365,3 +365,12 @@ def test_out_of_range_numbers_are_refused_with_codes() -> None:
     assert chain.deliver(account(0), gov_pb2.MsgDeposit(
         depositor=account(0), proposal_id=1, amount_nicoin=huge)).code == \
         gov_errors.INVALID_DEPOSIT.code
+
+
+def test_a_boolean_param_is_written_as_true_or_false() -> None:
+    chain = Chain([10], GENESIS_STATE)
+    proposal_id = submit(chain, param_content(("bank", "send_enabled", "false")))
+    vote(chain, 0, proposal_id, YES)
+    finish_voting(chain)
+    assert status(chain, proposal_id) == "PROPOSAL_STATUS_PASSED"
+    assert chain.params("bank").send_enabled is False

@@ -7,7 +7,9 @@ may have changed during the voting period.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from typing import Any
 
 from abci_app.gen.race.v1 import gov_pb2
 from abci_app.modules.context import Context
@@ -85,17 +87,32 @@ def validate_against_state(ctx: Context, content: gov_pb2.ProposalContent) -> No
         _apply_param_changes(ctx.branch(), content)
 
 
+def _typed_values(params_type: type | None, changes: dict[str, str]) -> dict[str, Any]:
+    """A change's text as the param's type: "true"/"false" for booleans; integers and
+    strings go to the params framework as written (it parses decimal integers)."""
+    if params_type is None:
+        return dict(changes)
+    booleans = {f.name for f in dataclasses.fields(params_type) if f.type in (bool, "bool")}
+    typed: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in booleans and value.lower() in ("true", "false"):
+            typed[key] = value.lower() == "true"
+        else:
+            typed[key] = value
+    return typed
+
+
 def _apply_param_changes(ctx: Context, content: gov_pb2.ProposalContent) -> None:
     from abci_app.modules.params import set_params
 
     for module, changes in _param_changes(content).items():
         try:
-            ctx.registry.module(module)
+            params_type = ctx.registry.module(module).params_type
         except KeyError:
             raise INVALID_PROPOSAL(
                 f"no module {module!r}; modules: {', '.join(ctx.registry.names())}"
             ) from None
-        set_params(ctx, module, changes)
+        set_params(ctx, module, _typed_values(params_type, changes))
 
 
 def on_submitted(ctx: Context, proposal_id: int, proposer: str,
