@@ -90,12 +90,12 @@ def build_tiny_random(tokenizer_dir: Path, out_dir: Path) -> Path:
     reference = AutoConfig.from_pretrained(str(tokenizer_dir))
     config = LlamaConfig(
         vocab_size=reference.vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=128,
+        intermediate_size=256,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,  # vLLM's CPU attention kernels reject small head sizes such as 16
         max_position_embeddings=reference.max_position_embeddings,
         bos_token_id=reference.bos_token_id,
         eos_token_id=reference.eos_token_id,

@@ -1,0 +1,187 @@
+"""``race sidecar``: the GPU sidecar process a hardware provider runs next to its GPU.
+
+One process, one gRPC port, two services: InferenceEngine (vLLM serving with
+verifiable outputs, DESIGN.md section 6) and RaceEngine (the proof-of-work,
+whitepaper Appendix A). It binds to loopback unless told otherwise; remote access
+needs a bearer token or mutual TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+
+from gpu_sidecar.server import DEFAULT_SIDECAR_ADDRESS, SidecarSecurity, SidecarServer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+log = logging.getLogger("gpu_sidecar")
+
+app = typer.Typer(
+    name="sidecar",
+    help="The GPU sidecar: vLLM inference and the Race engine behind one gRPC port.\n\n"
+         "Examples:\n\n"
+         "  race sidecar serve                      # default model, loopback:50551\n\n"
+         "  race sidecar serve --model tiny=/models/tiny,max_output_tokens=64\n\n"
+         "  race sidecar models",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _race_registration(device: str | None,
+                       dtype: str | None) -> Callable[[grpc.aio.Server], None] | None:
+    """The RaceEngine service, when this install has it."""
+    try:
+        from gpu_sidecar.race.service import race_engine_registration
+    except ModuleNotFoundError as exc:
+        typer.echo(f"race sidecar: RaceEngine unavailable ({exc}); serving inference only",
+                   err=True)
+        return None
+    return race_engine_registration(device=device, dtype=dtype)
+
+
+async def _serve(server: SidecarServer, engine: object | None, drain_timeout_s: float) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: refuse new work, finish admitted requests."""
+    if engine is not None:
+        await engine.warm_up()  # type: ignore[attr-defined]
+    port = await server.start()
+    typer.echo(f"race sidecar: serving on {server.address.rsplit(':', 1)[0]}:{port}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    typer.echo("race sidecar: draining", err=True)
+    if engine is not None:
+        from gpu_sidecar.inference.engine import InferenceEngine
+
+        assert isinstance(engine, InferenceEngine)
+        finished = await engine.drain(drain_timeout_s)
+        if not finished:
+            typer.echo(f"race sidecar: {engine.total_admitted()} requests still running after "
+                       f"{drain_timeout_s:g}s; cancelling them", err=True)
+    await server.stop(grace_seconds=1.0)
+    typer.echo("race sidecar: stopped", err=True)
+
+
+@app.command()
+def serve(
+    address: Annotated[str, typer.Option(help="host:port to bind (loopback by default)")] = (
+        DEFAULT_SIDECAR_ADDRESS),
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m",
+        help="a model to serve, NAME=PATH[,key=value...] (keys: ModelSpec fields, e.g. "
+             "dtype, max_prompt_tokens, max_output_tokens, max_queued_requests, "
+             "replay_min_similarity); repeatable. Default: the converted SmolLM2-135M-Instruct")
+    ] = None,
+    models_file: Annotated[Path | None, typer.Option(
+        help="JSON list of models ({name, path, ...}); combined with --model")] = None,
+    inference: Annotated[bool, typer.Option(help="serve the InferenceEngine service")] = True,
+    race: Annotated[bool, typer.Option(help="serve the RaceEngine service")] = True,
+    race_device: Annotated[str | None, typer.Option(help="Race engine device (default: auto)")
+                           ] = None,
+    race_dtype: Annotated[str | None, typer.Option(help="Race engine dtype (default: auto)")
+                          ] = None,
+    token_env: Annotated[str, typer.Option(
+        help="environment variable holding the bearer token clients must present")
+    ] = "RACE_SIDECAR_TOKEN",
+    tls_cert: Annotated[Path | None, typer.Option(help="server certificate (PEM) for TLS")
+                        ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="server private key (PEM)")] = None,
+    tls_client_ca: Annotated[Path | None, typer.Option(
+        help="CA (PEM) that client certificates must chain to: enables mutual TLS")] = None,
+    drain_timeout: Annotated[float, typer.Option(
+        help="seconds to let admitted requests finish after SIGTERM")] = 30.0,
+    log_level: Annotated[str, typer.Option(help="logging level")] = "INFO",
+) -> None:
+    """Run the sidecar: both gRPC services on one port until SIGTERM (graceful drain)."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    token = os.environ.get(token_env) or None
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None and tls_client_ca is None:
+        raise typer.BadParameter(
+            f"{address} is not loopback: set ${token_env} or --tls-client-ca so clients "
+            "must authenticate")
+    security = SidecarSecurity(token=token, tls_cert=tls_cert, tls_key=tls_key,
+                               tls_client_ca=tls_client_ca)
+    registrations: list[Callable[[grpc.aio.Server], None]] = []
+    engine = None
+    if inference:
+        from gpu_sidecar.inference.config import (
+            ModelConfigError,
+            check_unique,
+            default_model_spec,
+            load_models_file,
+            parse_model_option,
+        )
+        from gpu_sidecar.inference.engine import InferenceEngine
+        from gpu_sidecar.inference.servicer import inference_engine_registration
+
+        try:
+            specs = [parse_model_option(option) for option in model or []]
+            if models_file is not None:
+                specs += load_models_file(models_file)
+            if not specs:
+                specs = [default_model_spec()]
+            check_unique(specs)
+        except ModelConfigError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        engine = InferenceEngine.start(specs)
+        registrations.append(inference_engine_registration(engine))
+    if race:
+        race_registration = _race_registration(race_device, race_dtype)
+        if race_registration is not None:
+            registrations.append(race_registration)
+    if not registrations:
+        raise typer.BadParameter("nothing to serve: both services are disabled or unavailable")
+    server = SidecarServer(address=address, security=security, registrations=registrations)
+    try:
+        asyncio.run(_serve(server, engine, drain_timeout))
+    finally:
+        if engine is not None:
+            engine.shutdown()
+
+
+@app.command()
+def models(
+    models_dir: Annotated[Path | None, typer.Option(help="where converted models live")] = None,
+) -> None:
+    """List the local model folders the sidecar can serve (prepared by `make setup`)."""
+    from gpu_sidecar.inference.prepare_models import default_models_dir, is_complete
+
+    root = models_dir or default_models_dir()
+    if not root.is_dir():
+        typer.echo(f"{root} does not exist; run `make setup`", err=True)
+        raise typer.Exit(1)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if is_complete(folder):
+            typer.echo(f"{folder.name}\t{folder}")
+
+
+@app.command("prepare-models")
+def prepare_models(
+    out: Annotated[Path | None, typer.Option(help="folder for the converted models")] = None,
+) -> None:
+    """Convert the default model from its GGUF package (what `make setup` runs)."""
+    from gpu_sidecar.inference.prepare_models import default_models_dir, prepare
+
+    for path in prepare(out or default_models_dir()):
+        typer.echo(str(path))
+
+
+if __name__ == "__main__":
+    app()
