@@ -17,6 +17,7 @@ from abci_app.cli.common import connect
 from abci_app.cli.output import (
     CommandError,
     OutputFormat,
+    console,
     fail,
     key_value_table,
     show,
@@ -127,7 +128,11 @@ def sign_and_send(
             show(output, document, key_value_table("transaction (not yet committed)",
                                                    list(document.items())))
             return
-        committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
+        if output is OutputFormat.text:
+            with console.status(f"tx {checked.hash[:12]}… accepted; waiting for a block"):
+                committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
+        else:
+            committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
     document.update(height=committed.height, code=committed.code, log=committed.log,
                     codespace=committed.codespace)
     if not committed.ok:
