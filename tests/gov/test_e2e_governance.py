@@ -286,3 +286,21 @@ def test_gateways_answer_like_the_cli(network: Network) -> None:
         == 404
     openapi = httpx.get(f"{network.rest_url}/openapi.json", timeout=10).json()
     assert "/race/pricing/v1/price" in openapi["paths"]
+
+
+def test_tables_for_people(network: Network) -> None:
+    from governance.main import app
+
+    home = ["--home", str(network.net.home(0).root), "--node", network.net.node(0)["rpc"]]
+    for args, expected in [
+        (["models", "list"], "smollm2-135m"),
+        (["models", "show", "smollm2-135m"], "price per token"),
+        (["gov", "list"], "register_model"),
+        (["gov", "show", "1"], "register_model.units_of_compute_per_token"),
+        (["gov", "tally", "1"], "final tally"),
+        (["gov", "params"], "voting_period_blocks"),
+        (["price", "show", "--voter", "validator", "--history", "2"], "price history"),
+    ]:
+        result = CliRunner().invoke(app, [*args, *home], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.stdout
+        assert expected in result.stdout, result.stdout
