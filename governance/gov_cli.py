@@ -390,7 +390,7 @@ def _content_rows(content: dict[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for kind, body in content.items():
         for key, value in body.items():
-            if key == "authority":
+            if key in ("authority", "owner") or value in ("", "0", [], {}):
                 continue
             if key == "changes":
                 value = ", ".join(f"{c['module']}.{c['key']}={c['value']}" for c in value)
