@@ -60,11 +60,16 @@ class TxOutcome:
         return cls(error.code, error.codespace, error.log, events or [])
 
 
-def _abci_events(events: list[Event]) -> list[abci.Event]:
+def _abci_events(events: list[Event], indexed: frozenset[tuple[str, str]]) -> list[abci.Event]:
+    # CometBFT's tx indexer writes one entry per indexed attribute: index only those
+    # modules declare searchable (each costs CometBFT CPU and disk per tx).
     return [
         abci.Event(
             type=e.type,
-            attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
+            attributes=[
+                abci.EventAttribute(key=k, value=v, index=(e.type, k) in indexed)
+                for k, v in e.attributes
+            ],
         )
         for e in events
     ]
@@ -313,6 +318,7 @@ class RaceApp:
         )
         state = self.block_state if self.block_state is not None else Overlay(self.committed)
         ctx = Context("finalize", info, state, self.registry)
+        indexed = self.registry.indexed_attributes
         try:
             self.registry.begin_block(ctx)
             results = []
@@ -323,7 +329,7 @@ class RaceApp:
                         code=outcome.code,
                         codespace=outcome.codespace,
                         log=outcome.log,
-                        events=_abci_events(outcome.events),
+                        events=_abci_events(outcome.events, indexed),
                     )
                 )
             self.registry.end_block(ctx)
@@ -335,7 +341,7 @@ class RaceApp:
         self.pending = self.committed.prepare(int(req.height), state)
         response = abci.ResponseFinalizeBlock(
             tx_results=results,
-            events=_abci_events(ctx.events),
+            events=_abci_events(ctx.events, indexed),
             app_hash=self.pending.app_hash,
         )
         for pub_key, power in updates:

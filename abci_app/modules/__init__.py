@@ -70,6 +70,8 @@ class Module:
     params_type: type | None = None
     msg_routes: tuple[MsgRoute, ...] = ()
     query_routes: tuple[QueryRoute, ...] = ()
+    # (event type, attribute key) pairs CometBFT should index for tx_search.
+    indexed_events: tuple[tuple[str, str], ...] = ()
 
     def validate_params(self, params: Any) -> None:
         """Raise an ErrorCode's ChainError when ``params`` is not acceptable."""
@@ -103,6 +105,8 @@ class ModuleRegistry:
         self._by_name: dict[str, Module] = {}
         self._routes: dict[str, tuple[Module, MsgRoute]] = {}
         self._queries: dict[tuple[str, str], QueryHandler] = {}
+        # The app's own tx event: who signed (docs/modules.md §8).
+        indexed = {("tx", "signer")}
         tables: dict[str, str] = {}
         for module in self.modules:
             if not module.name or module.name in self._by_name:
@@ -118,6 +122,8 @@ class ModuleRegistry:
                 self._routes[route.type_url] = (module, route)
             for query in module.query_routes:
                 self._queries[(module.name, query.name)] = query.handler
+            indexed.update(module.indexed_events)
+        self.indexed_attributes: frozenset[tuple[str, str]] = frozenset(indexed)
 
     def module(self, name: str) -> Module:
         """The module called ``name`` (KeyError if not installed)."""

@@ -42,6 +42,7 @@ class BankModule(Module):
     tables = (BALANCES, SUPPLY)
     params_type = params.BankParams
     msg_routes = (MsgRoute(MsgSend, msgs.validate_basic_send, msgs.handle_send),)
+    indexed_events = (("transfer", "sender"), ("transfer", "recipient"))
     query_routes = (
         QueryRoute("balance", query_balance),
         QueryRoute("supply", query_supply),
