@@ -67,49 +67,40 @@ def build_nonce_inputs(
                        permutation)
 
 
-def race_distances(
-    tokens: torch.Tensor,
-    noise: torch.Tensor,
-    permutation: torch.Tensor,
-    embedding: torch.Tensor,
-    position: torch.Tensor,
-    target: torch.Tensor,
-    wqkv: torch.Tensor,
-    wo: torch.Tensor,
-    w1: torch.Tensor,
-    w2: torch.Tensor,
-    n_heads: int,
-) -> torch.Tensor:
-    """Distances of a batch (the forward in the module docstring); weights stacked per layer.
-
-    The weights are arguments, not captured constants, so a compiled version serves every
-    race of the same shape without recompiling.
-    """
-    n, s = tokens.shape
-    d = embedding.shape[1]
+def race_layer(x: torch.Tensor, wqkv: torch.Tensor, wo: torch.Tensor, w1: torch.Tensor,
+               w2: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """One pre-norm block: causal attention then the GELU feed-forward (float32 residual)."""
+    n, s, d = x.shape
     dtype = wqkv.dtype
-    x = embedding[tokens].to(torch.float32) + position + noise
-    for layer in range(wqkv.shape[0]):
-        h = F.rms_norm(x, (d,), eps=NORM_EPS).to(dtype)
-        qkv = (h @ wqkv[layer]).view(n, s, 3, n_heads, d // n_heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True)
-        x = x + (attended.transpose(1, 2).reshape(n, s, d) @ wo[layer]).to(torch.float32)
-        h = F.rms_norm(x, (d,), eps=NORM_EPS).to(dtype)
-        x = x + (F.gelu(h @ w1[layer], approximate="tanh") @ w2[layer]).to(torch.float32)
-    out = F.layer_norm(x[:, -1], (d,), eps=NORM_EPS)
+    h = F.rms_norm(x, (d,), eps=NORM_EPS).to(dtype)
+    qkv = (h @ wqkv).view(n, s, 3, n_heads, d // n_heads).permute(2, 0, 3, 1, 4)
+    attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True)
+    x = x + (attended.transpose(1, 2).reshape(n, s, d) @ wo).to(torch.float32)
+    h = F.rms_norm(x, (d,), eps=NORM_EPS).to(dtype)
+    return x + (F.gelu(h @ w1, approximate="tanh") @ w2).to(torch.float32)
+
+
+def race_head(x: torch.Tensor, permutation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Standardise the last vector, permute it, and measure its distance to the target."""
+    out = F.layer_norm(x[:, -1], (x.shape[-1],), eps=NORM_EPS)
     permuted = torch.gather(out, 1, permutation)
     return torch.linalg.vector_norm(permuted - target, dim=1)
 
 
-_compiled_race_distances: Callable[..., torch.Tensor] | None = None
+LayerFn = Callable[..., torch.Tensor]
+_compiled: dict[str, LayerFn] = {}
 
 
-def compiled_race_distances() -> Callable[..., torch.Tensor]:
-    """``race_distances`` under torch.compile (one compilation per batch shape and dtype)."""
-    global _compiled_race_distances
-    if _compiled_race_distances is None:
-        _compiled_race_distances = torch.compile(race_distances, dynamic=False)
-    return _compiled_race_distances
+def compiled_parts() -> tuple[LayerFn, LayerFn]:
+    """``race_layer`` and ``race_head`` under torch.compile.
+
+    The layer is compiled once and reused for all layers and all races of the same shape
+    (weights are arguments, not constants), so compilation costs one block, not 64.
+    """
+    if not _compiled:
+        _compiled["layer"] = torch.compile(race_layer, dynamic=False)
+        _compiled["head"] = torch.compile(race_head, dynamic=False)
+    return _compiled["layer"], _compiled["head"]
 
 
 class RaceTransformer:
@@ -126,20 +117,23 @@ class RaceTransformer:
         self.config = config
         self.dtype = dtype
         self.compiled = compile_forward
-        self.embedding = weights.pop("embedding")
-        self.position = weights.pop("position").to(torch.float32)
+        self.embedding = weights["embedding"]
+        self.position = weights["position"].to(torch.float32)
         self.target = target.to(torch.float32)
-        stacked = {}
-        for part in ("wqkv", "wo", "w1", "w2"):
-            layers = [weights.pop(f"layer{i}.{part}") for i in range(config.n_layers)]
-            stacked[part] = torch.stack(layers)
-            del layers
-        self.wqkv, self.wo, self.w1, self.w2 = (stacked[p] for p in ("wqkv", "wo", "w1", "w2"))
-        self._forward = compiled_race_distances() if compile_forward else race_distances
+        self.layers = [
+            (weights[f"layer{i}.wqkv"], weights[f"layer{i}.wo"],
+             weights[f"layer{i}.w1"], weights[f"layer{i}.w2"])
+            for i in range(config.n_layers)
+        ]
+        self._layer: LayerFn = race_layer
+        self._head: LayerFn = race_head
+        if compile_forward:
+            self._layer, self._head = compiled_parts()
 
     def distances(self, batch: NonceInputs) -> torch.Tensor:
         """Euclidean distance of each nonce's permuted last vector to the target (float32)."""
         with torch.inference_mode():
-            return self._forward(batch.tokens, batch.noise, batch.permutation,
-                                 self.embedding, self.position, self.target,
-                                 self.wqkv, self.wo, self.w1, self.w2, self.config.n_heads)
+            x = self.embedding[batch.tokens].to(torch.float32) + self.position + batch.noise
+            for wqkv, wo, w1, w2 in self.layers:
+                x = self._layer(x, wqkv, wo, w1, w2, self.config.n_heads)
+            return self._head(x, batch.permutation, self.target)
