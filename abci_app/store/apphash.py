@@ -17,35 +17,51 @@ _DOMAIN = b"race/app-hash/v1"
 Scalar = int | str | bytes | bool | None
 
 
-def _encode_scalar(value: Scalar, out: list[bytes]) -> None:
-    """Type-tagged, length-prefixed encoding: distinct values never share an encoding."""
-    if value is None:
-        out.append(b"n")
-    elif isinstance(value, bool):
-        out.append(b"t" if value else b"f")
-    elif isinstance(value, int):
-        text = str(value).encode()
-        out.append(b"i%d:" % len(text) + text)
-    elif isinstance(value, str):
-        raw = value.encode()
-        out.append(b"s%d:" % len(raw) + raw)
-    elif isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value)
-        out.append(b"b%d:" % len(raw) + raw)
-    else:
+def _encode_int(value: int) -> bytes:
+    # Decimal digits never contain ";", so the terminator makes the encoding prefix-free.
+    return b"i%d;" % value
+
+
+def _encode_str(value: str) -> bytes:
+    raw = value.encode()
+    return b"s%d:%s" % (len(raw), raw)
+
+
+def _encode_bytes(value: bytes) -> bytes:
+    return b"b%d:%s" % (len(value), value)
+
+
+# Type-tagged and prefix-free: distinct rows never share an encoding. Dispatch on the
+# exact type (bool is not treated as int).
+_ENCODERS = {
+    int: _encode_int,
+    str: _encode_str,
+    bytes: _encode_bytes,
+    bool: lambda value: b"t" if value else b"f",
+    type(None): lambda _value: b"n",
+}
+
+
+def _encode_scalar(value: Scalar) -> bytes:
+    encoder = _ENCODERS.get(type(value))
+    if encoder is None:
+        if isinstance(value, bytearray | memoryview):
+            return _encode_bytes(bytes(value))
         raise TypeError(f"consensus state cannot hold {type(value).__name__}")
+    return encoder(value)  # type: ignore[operator]
 
 
 def canonical_row(table: str, key: tuple[Scalar, ...], values: tuple[Scalar, ...]) -> bytes:
     """The bytes hashed for one row: table name, key columns, then value columns."""
-    out: list[bytes] = []
-    _encode_scalar(table, out)
-    out.append(b"k%d:" % len(key))
+    encoders = _ENCODERS
+    out = [_encode_str(table), b"k%d:" % len(key)]
     for part in key:
-        _encode_scalar(part, out)
+        encoder = encoders.get(type(part))
+        out.append(encoder(part) if encoder is not None else _encode_scalar(part))  # type: ignore[operator]
     out.append(b"v%d:" % len(values))
     for part in values:
-        _encode_scalar(part, out)
+        encoder = encoders.get(type(part))
+        out.append(encoder(part) if encoder is not None else _encode_scalar(part))  # type: ignore[operator]
     return b"".join(out)
 
 
