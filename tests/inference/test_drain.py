@@ -27,7 +27,9 @@ async def test_sigterm_lets_running_requests_finish_and_refuses_new_ones(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await stub.Generate(pb.GenerateRequest(model=SMOLLM2, chat=user("Hi"),
                                                sampling=greedy(2)))
-    rest = [chunk async for chunk in running]
+    rest = []
+    while (chunk := await running.read()) is not grpc.aio.EOF:
+        rest.append(chunk)
     exit_code = await asyncio.to_thread(sidecar.process.wait, 90)
 
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -130,7 +130,9 @@ def test_replay_rejects_a_swapped_token(sync_stub, honest: list[Answer], fix_cla
     tampered = []
     for answer in long_answers:
         position = len(answer.choice.token_ids) // 2
-        runner_up = answer.choice.logprobs[position].top[1].token_id
+        chosen = answer.choice.token_ids[position]
+        runner_up = next(t.token_id for t in answer.choice.logprobs[position].top
+                         if t.token_id != chosen)
         tampered.append(_swap(answer, position, runner_up, fix_claim))
         # a token from nowhere near the model's choices
         tampered.append(_swap(answer, position, 12345, fix_claim))
