@@ -1,8 +1,9 @@
-"""The ``race`` command: node commands from abci_app.cli plus the governance and sidecar groups.
+"""The ``race`` command: node commands from abci_app.cli plus the governance, sidecar and
+gateway groups.
 
-The governance (``gov``, ``price``, ``models``) and sidecar groups are imported lazily and
-only when present, so ``race --help`` and the node commands work on any install, including
-one without the sidecar's dependencies.
+The governance (``gov``, ``price``, ``models``), sidecar and gateway groups are imported
+lazily and only when present, so ``race --help`` and the node commands work on any install,
+including one without the sidecar's dependencies.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ OPTIONAL_GROUPS: tuple[tuple[str, str, str, str], ...] = (
     ("price", "governance.price_cli", "app", "price votes"),
     ("models", "governance.models_cli", "app", "the model registry"),
     ("sidecar", "gpu_sidecar.cli", "app", "the GPU sidecar"),
+    ("gateway", "abci_app.gateway.cli", "app", "REST and gRPC gateways"),
 )
 
 app = typer.Typer(
