@@ -65,12 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     log.info("state %s at height %d", state_dir / "app.db", app.committed.height)
 
+    def halt(reason: str) -> None:
+        # A consensus method failed outside any tx: stop rather than answer wrongly.
+        log.critical("halting: %s", reason)
+        logging.shutdown()
+        os._exit(70)
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(app, address, args.max_message_bytes, stop=stop)
+        await serve(app, address, args.max_message_bytes, stop=stop, on_fatal=halt)
 
     try:
         asyncio.run(run())

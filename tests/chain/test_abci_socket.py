@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from abci_app.abci.server import decode_varint, encode_varint, frame, serve
 from abci_app.gen.tendermint.abci import types_pb2 as abci
@@ -214,3 +216,48 @@ def test_entry_point_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+class _RecordingTransport:
+    """Stands in for asyncio's transport: records what the server writes or whether it closed."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(scope="module")
+def framing_chain() -> Iterator[Chain]:
+    chain = start_chain(None)
+    yield chain
+    chain.app.close()
+
+
+@given(st.lists(st.binary(max_size=64), max_size=8))
+@settings(max_examples=500, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_arbitrary_bytes_on_the_socket_never_raise(framing_chain: Chain,
+                                                   chunks: list[bytes]) -> None:
+    from abci_app.abci.server import AbciConnection, Dispatcher
+
+    dispatcher = Dispatcher(framing_chain.app, lambda reason: None)
+    connection = AbciConnection(dispatcher, 1 << 16, "fuzz")
+    transport = _RecordingTransport()
+    connection.connection_made(transport)  # type: ignore[arg-type]
+    for chunk in chunks:
+        if transport.closed:
+            break
+        connection.data_received(chunk)
+    position = 0
+    while (header := decode_varint(transport.written, position)) is not None:
+        length, start = header
+        abci.Response.FromString(transport.written[start : start + length])
+        position = start + length
+    assert position == len(transport.written), "every reply is a whole frame"
+
