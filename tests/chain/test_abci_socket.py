@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abci_app.abci.server import decode_varint, encode_varint, frame, serve
@@ -232,21 +232,24 @@ class _RecordingTransport:
         self.closed = True
 
 
-@pytest.fixture(scope="module")
-def framing_chain() -> Iterator[Chain]:
-    chain = start_chain(None)
-    yield chain
-    chain.app.close()
+class _BlankApp:
+    """Answers every ABCI method with an empty response of the right type.
+
+    Random frames can decode as InitChain or Commit, which a real app rightly treats as
+    fatal; the framing under test must not depend on what the app does.
+    """
+
+    def __getattr__(self, method: str):  # noqa: ANN204
+        response_type = type(getattr(abci.Response(), method))
+        return lambda _request: response_type()
 
 
 @given(st.lists(st.binary(max_size=64), max_size=8))
-@settings(max_examples=500, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_arbitrary_bytes_on_the_socket_never_raise(framing_chain: Chain,
-                                                   chunks: list[bytes]) -> None:
+@settings(max_examples=500, deadline=None, database=None)
+def test_arbitrary_bytes_on_the_socket_never_raise(chunks: list[bytes]) -> None:
     from abci_app.abci.server import AbciConnection, Dispatcher
 
-    dispatcher = Dispatcher(framing_chain.app, lambda reason: None)
+    dispatcher = Dispatcher(_BlankApp(), lambda reason: None)
     connection = AbciConnection(dispatcher, 1 << 16, "fuzz")
     transport = _RecordingTransport()
     connection.connection_made(transport)  # type: ignore[arg-type]
