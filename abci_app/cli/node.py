@@ -38,6 +38,10 @@ def init(
                                                      "(Go duration)")] = "1s",
     empty_blocks: Annotated[bool, typer.Option("--empty-blocks/--no-empty-blocks",
                                                help="make blocks without txs")] = True,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", metavar="MODULE.KEY=VALUE",
+        help="a genesis module param (repeatable), e.g. epochs.epoch_length_blocks=20")] =
+        None,
     overwrite: Annotated[bool, typer.Option(help="delete an existing node in HOME first")] =
         False,
     home: HomeOption = DEFAULT_HOME_PATH,
@@ -50,25 +54,34 @@ def init(
       race init --home ~/.race
 
       race init --home /tmp/n1 --chain-id dev-1 --timeout-commit 200ms --output json
+
+      race init --home /tmp/n1 --param epochs.epoch_length_blocks=20
+        --param gov.voting_period_blocks=30
     """
     from abci_app.cli.chain import parse_amount_nicoin
+    from abci_app.localnet.params import parse_param_assignments
 
     with user_errors(output):
         balance = parse_amount_nicoin(genesis_balance, "genesis balance")
+        params = parse_param_assignments(param or [])
         summary = init_single_node(
             home, chain_id=chain_id, moniker=moniker or socket.gethostname(),
             key_name=key_name, genesis_balance_nicoin=balance, rpc_port=rpc_port,
             p2p_port=p2p_port, app_address=app_address,
             timings=ConsensusTimings(timeout_commit=timeout_commit,
                                      create_empty_blocks=empty_blocks),
-            overwrite=overwrite,
+            overwrite=overwrite, params=params,
         )
+    param_rows = [(f"genesis param {module}.{key}", value)
+                  for module, table in sorted(summary["params"].items())
+                  for key, value in sorted(table.items())]
     show(output, summary, key_value_table("node initialised", [
         ("home", summary["home"]), ("chain id", summary["chain_id"]),
         ("node id", summary["node_id"]), ("rpc", summary["rpc"]),
         ("app address", summary["app_address"]),
         ("funded key", f"{key_name} {summary['key']['address']}"),
         ("genesis balance", chain.format_nicoin(balance)),
+        *param_rows,
         ("next", f"race start --home {summary['home']}"),
     ]))
 

@@ -5,7 +5,7 @@ persistent peers on port offsets, and starts or stops them in the background wit
 files and logs, so scripts, tests and ``race localnet`` drive the same code.
 """
 
-from abci_app.localnet.network import Localnet, LocalnetError, NodeStatus
+from abci_app.localnet.network import GatewayStatus, Localnet, LocalnetError, NodeStatus
 from abci_app.localnet.spec import LocalnetSpec
 
-__all__ = ["Localnet", "LocalnetError", "LocalnetSpec", "NodeStatus"]
+__all__ = ["GatewayStatus", "Localnet", "LocalnetError", "LocalnetSpec", "NodeStatus"]

@@ -2,8 +2,9 @@
 
 Layout of a localnet directory ``D``::
 
-    D/localnet.json        the manifest: the spec and each validator's ports and ids
+    D/localnet.json        the manifest: the spec, each validator's ports and ids, the gateway
     D/node0 .. D/node{N-1} one node home per validator (see abci_app.node.home)
+    D/gateway/             the gateway's log and pid file (REST + gRPC in front of node0)
 
 Each validator's home keyring holds a funded key named ``validator``, linked to the
 validator's consensus key in genesis, so ``race tx send ... --from validator --home D/node0``
@@ -15,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import socket
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from abci_app.keyring import Keyring
+from abci_app.localnet.params import check_genesis_params
 from abci_app.localnet.spec import LocalnetSpec
 from abci_app.node.home import NodeConfigError, NodeHome
 from abci_app.node.init import (
@@ -34,6 +38,7 @@ from abci_app.node.init import (
     operator_key,
     write_genesis,
 )
+from abci_app.node.process import ManagedProcess
 from abci_app.node.runner import NodeRunner
 from abci_app.rpc import CometRPC, RPCError
 
@@ -67,12 +72,46 @@ class NodeStatus:
         return {**asdict(self), "running": self.running}
 
 
+@dataclass(frozen=True)
+class GatewayStatus:
+    """The localnet's REST + gRPC gateway: configured or not, running or not, its addresses."""
+
+    enabled: bool
+    running: bool = False
+    rest: str | None = None
+    grpc: str | None = None
+    node: str | None = None
+    log: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _port_accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
+                                                                 timeout=0.5):
+        return True
+    return False
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        # As the gateway's servers do: a port in TIME_WAIT after a restart is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class Localnet:
-    """A localnet directory and the validators in it."""
+    """A localnet directory, the validators in it and the gateway in front of node0."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve()
         self._runners: dict[int, NodeRunner] = {}
+        self._gateway: ManagedProcess | None = None
 
     # --- creation -------------------------------------------------------------------
 
@@ -93,12 +132,14 @@ class Localnet:
         ``config_overrides`` sets further config.toml values on every node.
         """
         net = cls(directory)
+        # Checked before anything is written: a refused param leaves DIR as it was.
+        spec = spec.with_overrides(params=check_genesis_params(spec.params))
         if net.directory.exists() and any(net.directory.iterdir()):
             if not overwrite:
                 raise LocalnetError(f"{net.directory} is not empty; pass --overwrite to "
                                     "delete it and create a new localnet")
-            if net.exists() and any(s.app_running or s.cometbft_running
-                                    for s in net.status(query_rpc=False)):
+            if net.exists() and (net.gateway_status().running or any(
+                    s.app_running or s.cometbft_running for s in net.status(query_rpc=False))):
                 raise LocalnetError(f"the localnet in {net.directory} is running; "
                                     "stop it first (race localnet stop)")
             shutil.rmtree(net.directory)
@@ -117,6 +158,7 @@ class Localnet:
              **{a.address: spec.validator_balance_nicoin for a in accounts}},
             {operator_key(v): a.address for v, a in zip(validators, accounts, strict=True)},
             default_consensus_params(homes[0]),
+            params=spec.params,
         )
         nodes = []
         for index, home in enumerate(homes):
@@ -141,7 +183,16 @@ class Localnet:
                 "validator_address": validators[index].cometbft_address,
                 "account": accounts[index].address,
             })
+        gateway = None
+        if spec.gateway:
+            gateway = {
+                "node": nodes[0]["rpc"],
+                "rest": f"http://127.0.0.1:{spec.gateway_rest_port()}",
+                "grpc": f"127.0.0.1:{spec.gateway_grpc_port()}",
+                "log": str(net.directory / "gateway" / "gateway.log"),
+            }
         manifest = {"spec": spec.as_dict(), "chain_id": spec.chain_id, "nodes": nodes,
+                    "gateway": gateway,
                     "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
         net.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         return net
@@ -191,9 +242,15 @@ class Localnet:
     # --- lifecycle ------------------------------------------------------------------
 
     def start(self, indices: list[int] | None = None,
-              app_env: dict[str, str] | None = None, ready_timeout: float = 60.0) -> None:
-        """Start the chosen validators (default all) in the background; skip running ones."""
+              app_env: dict[str, str] | None = None, ready_timeout: float = 60.0,
+              gateway: bool = False) -> None:
+        """Start the chosen validators (default all) in the background; skip running ones.
+
+        With ``gateway`` the gateway starts too, once the validators are up (when this
+        localnet has one). If anything fails, what this call started is stopped again.
+        """
         started: list[int] = []
+        gateway_was_running = self.gateway_status().running
         try:
             for index in self._indices(indices):
                 runner = self.runner(index)
@@ -204,16 +261,92 @@ class Localnet:
                 runner.app.env = dict(app_env or {})
                 runner.start(ready_timeout=ready_timeout)
                 started.append(index)
+            if gateway and self.gateway() is not None:
+                self.start_gateway()
         except BaseException:
+            if not gateway_was_running:
+                with contextlib.suppress(Exception):
+                    self.stop_gateway()
             for index in started:
                 with contextlib.suppress(Exception):
                     self.runner(index).stop()
             raise
 
     def stop(self, indices: list[int] | None = None, timeout: float = 15.0) -> None:
-        """Stop the chosen validators (default all) cleanly: cometbft, then its app."""
+        """Stop the chosen validators (default all, and then the gateway first) cleanly:
+        cometbft, then its app."""
+        if indices is None:
+            self.stop_gateway(timeout)
         for index in self._indices(indices):
             self.runner(index).stop(timeout)
+
+    # --- the gateway ----------------------------------------------------------------
+
+    def gateway(self) -> dict[str, Any] | None:
+        """The gateway's addresses from the manifest; None when created without one."""
+        return self.manifest().get("gateway")
+
+    def gateway_process(self) -> ManagedProcess | None:
+        """``race gateway serve`` against node0's RPC, on the localnet's gateway ports."""
+        info = self.gateway()
+        if info is None:
+            return None
+        if self._gateway is None:
+            rest_port = info["rest"].rsplit(":", 1)[1]
+            grpc_port = info["grpc"].rsplit(":", 1)[1]
+            self._gateway = ManagedProcess(
+                name="gateway",
+                argv=[sys.executable, "-m", "abci_app.gateway", "serve", "--node", info["node"],
+                      "--host", "127.0.0.1", "--rest-port", rest_port, "--grpc-port", grpc_port],
+                log_path=Path(info["log"]),
+                pid_path=self.directory / "gateway" / "gateway.pid",
+                env={"PYTHONUNBUFFERED": "1"},
+            )
+        return self._gateway
+
+    def _gateway_ports(self) -> list[int]:
+        info = self.gateway() or {}
+        return [int(info[key].rsplit(":", 1)[1]) for key in ("rest", "grpc")]
+
+    def start_gateway(self, ready_timeout: float = 60.0) -> None:
+        """Start the gateway in the background and wait until REST and gRPC both listen."""
+        process = self.gateway_process()
+        if process is None:
+            raise LocalnetError(f"the localnet in {self.directory} has no gateway (created "
+                                "with --no-gateway); run `race gateway serve --node "
+                                f"{self.node(0)['rpc']}` instead")
+        if process.running():
+            return
+        ports = self._gateway_ports()
+        busy = [port for port in ports if not _port_free(port)]
+        if busy:
+            raise LocalnetError(f"gateway port(s) {busy} on 127.0.0.1 are in use; free them "
+                                "or start with --no-gateway")
+        process.start()
+        deadline = time.monotonic() + ready_timeout
+        while not all(_port_accepts(port) for port in ports):
+            if not process.running():
+                raise LocalnetError(f"the gateway exited while starting; last lines of "
+                                    f"{process.log_path}:\n{process.log_tail()}")
+            if time.monotonic() > deadline:
+                process.stop()
+                raise LocalnetError(f"the gateway did not listen on ports {ports} within "
+                                    f"{ready_timeout:.0f}s; see {process.log_path}")
+            time.sleep(0.1)
+
+    def stop_gateway(self, timeout: float = 15.0) -> None:
+        """Stop the gateway if it runs (SIGTERM, then SIGKILL after ``timeout``)."""
+        process = self.gateway_process()
+        if process is not None:
+            process.stop(timeout)
+
+    def gateway_status(self) -> GatewayStatus:
+        info = self.gateway()
+        process = self.gateway_process()
+        if info is None or process is None:
+            return GatewayStatus(enabled=False)
+        return GatewayStatus(enabled=True, running=process.running(), rest=info["rest"],
+                             grpc=info["grpc"], node=info["node"], log=info["log"])
 
     def kill(self, index: int) -> None:
         """SIGKILL one validator's cometbft and app, as a crash would."""

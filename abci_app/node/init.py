@@ -94,8 +94,12 @@ def genesis_validator(home: NodeHome, name: str,
 
 def build_genesis(chain_id: str, validators: list[GenesisValidator],
                   balances: dict[str, int], operators: dict[str, str],
-                  consensus_params: dict[str, Any]) -> dict[str, Any]:
-    """genesis.json: CometBFT's fields plus the app's ``app_state`` (abci_app.genesis)."""
+                  consensus_params: dict[str, Any],
+                  params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """genesis.json: CometBFT's fields plus the app's ``app_state`` (abci_app.genesis).
+
+    ``params``: module -> {key: value} overrides of the modules' default params.
+    """
     from abci_app.genesis import build_app_state
 
     return {
@@ -105,7 +109,7 @@ def build_genesis(chain_id: str, validators: list[GenesisValidator],
         "consensus_params": consensus_params,
         "validators": [v.as_genesis_entry() for v in validators],
         "app_hash": "",
-        "app_state": build_app_state(balances, operators=operators),
+        "app_state": build_app_state(balances, params=params, operators=operators),
     }
 
 
@@ -160,15 +164,22 @@ def init_single_node(root: Path, *, chain_id: str, moniker: str, key_name: str,
                      genesis_balance_nicoin: int, rpc_port: int = 26657,
                      p2p_port: int = 26656, app_address: str | None = None,
                      timings: ConsensusTimings | None = None,
-                     overwrite: bool = False) -> dict[str, Any]:
-    """A one-validator chain in ``root`` whose account ``key_name`` holds the genesis balance."""
+                     overwrite: bool = False,
+                     params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A one-validator chain in ``root`` whose account ``key_name`` holds the genesis balance.
+
+    ``params`` (module -> {key: value}) are checked before anything is written.
+    """
+    from abci_app.localnet.params import check_genesis_params
+
+    params = check_genesis_params(params)
     home = prepare_home_dir(root, overwrite)
     cometbft_init(home)
     account = Keyring(home.keyring_dir).add(key_name)
     validator = genesis_validator(home, moniker)
     genesis = build_genesis(chain_id, [validator], {account.address: genesis_balance_nicoin},
                             {operator_key(validator): account.address},
-                            default_consensus_params(home))
+                            default_consensus_params(home), params=params)
     write_genesis(home, genesis)
     configure_node(home, moniker=moniker, rpc_port=rpc_port, p2p_port=p2p_port,
                    app_address=app_address or home.default_app_address(),
@@ -182,4 +193,5 @@ def init_single_node(root: Path, *, chain_id: str, moniker: str, key_name: str,
         "app_address": home.app_address(),
         "key": account.as_dict(),
         "genesis_balance_nicoin": genesis_balance_nicoin,
+        "params": params,
     }
