@@ -221,7 +221,8 @@ async def serve(
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         server = await loop.create_unix_server(factory, path)
     else:
-        host, port = where  # type: ignore[misc]
+        assert isinstance(where, tuple)
+        host, port = where
         server = await loop.create_server(factory, host, port, reuse_address=True)
     log.info("serving ABCI at %s", address)
     if ready is not None:

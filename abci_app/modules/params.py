@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -46,11 +47,8 @@ def _decode(params_type: type, text: str) -> Any:
 
 
 def _field_types(params_type: type) -> dict[str, type]:
-    hints = {f.name: f.type for f in dataclasses.fields(params_type)}
-    resolved: dict[str, type] = {}
-    for name, hint in hints.items():
-        resolved[name] = {"int": int, "str": str, "bool": bool}.get(hint, hint)  # type: ignore[arg-type]
-    return resolved
+    hints = typing.get_type_hints(params_type)
+    return {f.name: hints[f.name] for f in dataclasses.fields(params_type)}
 
 
 def coerce_changes(params_type: type, changes: dict[str, Any], module: str) -> dict[str, Any]:

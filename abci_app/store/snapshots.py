@@ -146,7 +146,9 @@ class SnapshotStore:
         path = self.directory / str(height) / f"chunk-{index}"
         return path.read_bytes() if path.is_file() else b""
 
-    def offer(self, snapshot: abci.Snapshot, trusted_app_hash: bytes) -> int:
+    def offer(
+        self, snapshot: abci.Snapshot, trusted_app_hash: bytes
+    ) -> abci.ResponseOfferSnapshot.Result:
         """Start restoring ``snapshot`` if we understand its format."""
         if snapshot.format != SNAPSHOT_FORMAT:
             return abci.ResponseOfferSnapshot.REJECT_FORMAT
@@ -162,7 +164,9 @@ class SnapshotStore:
         self._chunks = [None] * snapshot.chunks
         return abci.ResponseOfferSnapshot.ACCEPT
 
-    def apply_chunk(self, index: int, chunk: bytes, committed: CommittedState) -> int:
+    def apply_chunk(
+        self, index: int, chunk: bytes, committed: CommittedState
+    ) -> abci.ResponseApplySnapshotChunk.Result:
         """Keep a verified chunk; restore once all are in."""
         snapshot = self._restoring
         if snapshot is None or not 0 <= index < len(self._chunks):
