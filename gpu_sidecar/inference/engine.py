@@ -166,7 +166,7 @@ def _engine_args(spec: ModelSpec) -> Any:
         model=str(spec.path),
         tokenizer=str(spec.path),
         served_model_name=[spec.name],
-        dtype=spec.dtype,
+        dtype=spec.dtype,  # type: ignore[arg-type]  # checked by ModelSpec.validate
         max_model_len=spec.max_model_len,
         max_num_seqs=spec.max_num_seqs,
         max_logprobs=max(spec.replay_top_logprobs, spec.default_top_logprobs, 20),

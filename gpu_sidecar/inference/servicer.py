@@ -20,7 +20,6 @@ from gpu_sidecar.inference.engine import InferenceEngine, ServedModel
 from gpu_sidecar.inference.replay import ClaimedPosition, ReplayThresholds, judge
 from gpu_sidecar.inference.requests import (
     Draining,
-    InferenceError,
     InvalidRequest,
     Overloaded,
     RequestedSampling,
@@ -67,7 +66,7 @@ def prompt_token_ids(model: ServedModel,
     raise InvalidRequest("the request needs chat messages or a prompt")
 
 
-def token_logprobs(token_ids: Sequence[int], logprobs: Sequence[dict[int, Any]] | None,
+def token_logprobs(token_ids: Sequence[int], logprobs: Any,
                    top_k: int) -> list[pb.TokenLogprobs]:
     """vLLM's per-position logprob maps as wire messages, top k sorted by rank."""
     if logprobs is None:
@@ -188,7 +187,7 @@ class InferenceEngineServicer(pb_grpc.InferenceEngineServicer):
                                     completion_tokens=completion_tokens,
                                     total_tokens=len(prompt_ids) + completion_tokens),
             )
-        except InferenceError as error:
+        except Exception as error:  # mapped to a status; the engine keeps serving
             await self._abort(context, error)
         finally:
             admission.__exit__(None, None, None)
