@@ -8,7 +8,7 @@ height, app hash and state digest go to disk in one SQLite transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from abci_app.store.overlay import Key, Overlay, Row
 from abci_app.store.schema import APP_META, METADATA, primary_key_columns, value_columns
 
 ROW_CACHE_LIMIT = 200_000
+TERM_CACHE_LIMIT = 200_000
 # Tables are kept wholly in memory (a miss then means "no row", with no SQL) while all of
 # them together hold at most this many rows; past it, reads go through SQLite.
 RESIDENT_ROW_LIMIT = 500_000
@@ -44,6 +45,9 @@ class PendingCommit:
     writes: dict[Table, dict[Key, Row | None]]
     digest: int
     app_hash: bytes
+    # Each written row's digest term, so the next block that changes the row need not
+    # hash its old value again.
+    terms: dict[tuple[Table, Key], int] = field(default_factory=dict)
 
 
 class _TableStatements:
@@ -91,6 +95,9 @@ class CommittedState:
         self._statements: dict[Table, _TableStatements] = {}
         self._cache: dict[tuple[Table, Key], Row | None] = {}
         self._resident: dict[Table, dict[Key, Row]] = {}
+        # Digest terms of committed rows: a pure function of the row, kept for rows
+        # written since start so that replacing them costs one hash, not two.
+        self._terms: dict[tuple[Table, Key], int] = {}
         self.height = 0
         self.digest = 0
         self.app_hash = apphash.app_hash(0)
@@ -168,20 +175,25 @@ class CommittedState:
         """Fold a finalized block's writes into the digest: O(writes), nothing persisted yet."""
         digest = self.digest
         writes = {table: dict(rows) for table, rows in block.writes.items() if rows}
+        known_terms = self._terms
+        new_terms: dict[tuple[Table, Key], int] = {}
         for table in sorted(writes, key=lambda t: t.name):
             names = self._stmts(table).value_names
+            name = table.name
             for key, new in writes[table].items():
                 old = self.get(table, key)
                 if old == new:
                     continue
                 if old is not None:
-                    old_values = tuple(old[n] for n in names)
-                    old_term = apphash.row_term(table.name, key, old_values)
+                    old_term = known_terms.get((table, key))
+                    if old_term is None:
+                        old_term = apphash.row_term(name, key, tuple(old[n] for n in names))
                     digest = apphash.remove_term(digest, old_term)
                 if new is not None:
-                    new_values = tuple(new[n] for n in names)
-                    digest = apphash.add_term(digest, apphash.row_term(table.name, key, new_values))
-        return PendingCommit(height, writes, digest, apphash.app_hash(digest))
+                    new_term = apphash.row_term(name, key, tuple(new[n] for n in names))
+                    digest = apphash.add_term(digest, new_term)
+                    new_terms[(table, key)] = new_term
+        return PendingCommit(height, writes, digest, apphash.app_hash(digest), new_terms)
 
     def commit(self, pending: PendingCommit, extra_meta: dict[str, bytes] | None = None) -> None:
         """Persist a block's rows and the new height/hash in one SQLite transaction."""
@@ -223,6 +235,13 @@ class CommittedState:
         self.app_hash = pending.app_hash
         if len(self._cache) >= ROW_CACHE_LIMIT:
             self._cache.clear()
+        if len(self._terms) + len(pending.terms) > TERM_CACHE_LIMIT:
+            self._terms.clear()
+        for table, rows in pending.writes.items():
+            for key, row in rows.items():
+                if row is None:
+                    self._terms.pop((table, key), None)
+        self._terms.update(pending.terms)
         for table, rows in pending.writes.items():
             resident = self._resident.get(table)
             if resident is None:
