@@ -1,6 +1,8 @@
 """Four validators on loopback, driven through the `race` CLI: txs flow, one validator is
 killed with SIGKILL and the chain keeps committing, it restarts and catches up, and every
-node ends on the same app hash at the same height (DESIGN.md §8)."""
+node ends on the same app hash at the same height (DESIGN.md §8). The localnet's gateway
+(REST + gRPC in front of node0) answers like the CLI, with the genesis params given to
+`race localnet init --param`, and stops with the localnet."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import json
 import time
 from pathlib import Path
 
+import grpc
+import httpx
 import pytest
 from localnet_ports import free_port_block
 from typer.testing import CliRunner
@@ -19,6 +23,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)
 
 VALIDATORS = 4
 KILLED = 3
+GENESIS_PRICE = 77
+VOTING_PERIOD = 33
 
 
 def race(*args: str) -> dict:
@@ -63,12 +69,31 @@ def test_four_validators_survive_a_killed_validator_and_converge(localnet_dir: P
     directory = str(localnet_dir)
     race("localnet", "init", "--validators", str(VALIDATORS), "--dir", directory,
          "--base-port", str(free_port_block(VALIDATORS)), "--timeout-commit", "200ms",
-         "--timeout-propose", "1s", "--no-empty-blocks")
+         "--timeout-propose", "1s", "--no-empty-blocks",
+         "--param", f"pricing.genesis_price_per_unit_nicoin={GENESIS_PRICE}",
+         "--param", f"gov.voting_period_blocks={VOTING_PERIOD}")
     started = race("localnet", "start", "--dir", directory)
     assert [n["running"] for n in started["nodes"]] == [True] * VALIDATORS
+    gateway = started["gateway"]
+    assert gateway["running"] is True
     net = Localnet(localnet_dir)
     accounts = [net.node(i)["account"] for i in range(VALIDATORS)]
     net.wait_for_height(1, timeout=60)
+
+    # The gateway answers over REST and gRPC what the CLI says, genesis params included.
+    node0 = ["--home", str(net.home(0).root), "--node", net.node(0)["rpc"]]
+    price = race("price", "show", *node0)
+    assert price == httpx.get(f"{gateway['rest']}/race/pricing/v1/price", timeout=10).json()
+    assert price["price_per_unit_nicoin"] == str(GENESIS_PRICE)
+    gov_params = race("gov", "params", *node0)
+    assert gov_params == httpx.get(f"{gateway['rest']}/race/gov/v1/params", timeout=10).json()
+    assert gov_params["params"]["voting_period_blocks"] == str(VOTING_PERIOD)
+    from abci_app.gen.race.v1 import query_pb2, query_pb2_grpc
+
+    with grpc.insecure_channel(gateway["grpc"]) as channel:
+        answer = query_pb2_grpc.QueryStub(channel).Price(query_pb2.QueryPriceRequest(),
+                                                         timeout=10)
+    assert answer.price_per_unit_nicoin == GENESIS_PRICE
 
     # Txs flow: sent through node 0, visible on node 2.
     first = send(net, sender=0, recipient=accounts[1], amount="1icoin", via=0)
@@ -97,5 +122,10 @@ def test_four_validators_survive_a_killed_validator_and_converge(localnet_dir: P
     statuses = race("localnet", "status", "--dir", directory)["nodes"]
     assert all(s["running"] and not s["catching_up"] for s in statuses)
 
+    assert race("localnet", "status", "--dir", directory)["gateway"]["running"] is True
+
     stopped = race("localnet", "stop", "--dir", directory)
     assert not any(n["app_running"] or n["cometbft_running"] for n in stopped["nodes"])
+    assert stopped["gateway"]["running"] is False
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{gateway['rest']}/race/pricing/v1/price", timeout=5)

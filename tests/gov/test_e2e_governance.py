@@ -87,14 +87,11 @@ def free_port_block(validators: int) -> int:
     raise RuntimeError("no free block of ports for the localnet")
 
 
-def set_genesis_params(net: Localnet) -> None:
-    """Short epochs and periods: the same edit in every validator's genesis.json."""
-    for index in range(net.size):
-        genesis_path = net.home(index).genesis
-        genesis = json.loads(genesis_path.read_text())
-        for module, params in GENESIS_PARAMS.items():
-            genesis["app_state"].setdefault(module, {})["params"] = params
-        genesis_path.write_text(json.dumps(genesis, indent=2) + "\n")
+def genesis_param_options() -> list[str]:
+    """Short epochs and periods, as `race localnet init --param MODULE.KEY=VALUE` options."""
+    return [option for module, params in GENESIS_PARAMS.items()
+            for key, value in params.items()
+            for option in ("--param", f"{module}.{key}={value}")]
 
 
 class Network:
@@ -127,9 +124,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     directory = tmp_path_factory.mktemp("gov") / "net"
     race("localnet", "init", "--validators", str(VALIDATORS), "--dir", str(directory),
          "--base-port", str(free_port_block(VALIDATORS)), "--timeout-commit", "200ms",
-         "--timeout-propose", "1s", "--empty-blocks")
+         "--timeout-propose", "1s", "--empty-blocks", "--no-gateway", *genesis_param_options())
     net = Localnet(directory)
-    set_genesis_params(net)
     gateway: subprocess.Popen[bytes] | None = None
     try:
         race("localnet", "start", "--dir", str(directory))
