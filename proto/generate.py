@@ -95,7 +95,9 @@ def make_package(out_dir: Path, package: str) -> None:
         path.write_text(text)
 
 
-def generate_tree(out_dir: Path, package: str, jobs: list[tuple[list[Path], list[str], bool]]) -> None:
+def generate_tree(
+    out_dir: Path, package: str, jobs: list[tuple[list[Path], list[str], bool]]
+) -> None:
     """Regenerate ``out_dir`` from scratch so stale modules never survive."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
