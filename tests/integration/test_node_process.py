@@ -91,8 +91,13 @@ def test_localnet_foreground_stops_every_validator_on_ctrl_c(tmp_path: Path) -> 
     )
     try:
         net.wait_for_height(2, timeout=90)
+        deadline = time.monotonic() + 60  # the gateway starts once the validators are up
+        while not net.gateway_status().running:
+            assert process.poll() is None and time.monotonic() < deadline, "no gateway"
+            time.sleep(0.2)
         pids = [PidRecord.read(net.home(i).run_dir / f"{name}.pid")
                 for i in range(2) for name in ("app", "cometbft")]
+        pids.append(PidRecord.read(net.directory / "gateway" / "gateway.pid"))
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
     finally:
@@ -103,3 +108,4 @@ def test_localnet_foreground_stops_every_validator_on_ctrl_c(tmp_path: Path) -> 
     assert "localnet stopped" in output
     assert all(record is not None and gone(record.pid) for record in pids)
     assert not any(s.app_running or s.cometbft_running for s in net.status(query_rpc=False))
+    assert not net.gateway_status().running
