@@ -72,9 +72,10 @@ $(TOOLS)/cometbft:
 	touch $@
 
 LOCALNET_DIR ?= localnet/.data
-run: setup ## start a 4-validator localnet on loopback (Ctrl-C stops it)
+LOCALNET_START_ARGS ?=
+run: setup ## start a 4-validator localnet and its REST+gRPC gateway on loopback (Ctrl-C stops it)
 	$(VENV)/bin/race localnet init --config localnet/localnet.toml --dir $(LOCALNET_DIR) --if-missing
-	$(VENV)/bin/race localnet start --dir $(LOCALNET_DIR) --foreground
+	$(VENV)/bin/race localnet start --dir $(LOCALNET_DIR) --foreground $(LOCALNET_START_ARGS)
 
 test: setup ## run the whole test suite
 	$(PY) -m pytest -q

@@ -53,7 +53,8 @@ def _status_table(statuses: list[NodeStatus]):
 
 def _gateway_line(gateway: GatewayStatus) -> str:
     if not gateway.enabled:
-        return "gateway: none (created with --no-gateway)"
+        return ("gateway: none (this localnet was created without one: --no-gateway, or "
+                "before localnets had one; `race gateway serve --node URL` serves one by hand)")
     state = "[green]running[/green]" if gateway.running else "[yellow]stopped[/yellow]"
     return (f"gateway: {state}  REST {gateway.rest}  gRPC {gateway.grpc}  "
             f"(in front of {gateway.node})")
