@@ -251,6 +251,8 @@ class Localnet:
         """
         started: list[int] = []
         gateway_was_running = self.gateway_status().running
+        if gateway and self.gateway() is not None and not gateway_was_running:
+            self._require_free_gateway_ports()  # before any validator starts
         try:
             for index in self._indices(indices):
                 runner = self.runner(index)
@@ -308,6 +310,14 @@ class Localnet:
         info = self.gateway() or {}
         return [int(info[key].rsplit(":", 1)[1]) for key in ("rest", "grpc")]
 
+    def _require_free_gateway_ports(self) -> list[int]:
+        ports = self._gateway_ports()
+        busy = [port for port in ports if not _port_free(port)]
+        if busy:
+            raise LocalnetError(f"gateway port(s) {busy} on 127.0.0.1 are in use; free them "
+                                "or start with --no-gateway")
+        return ports
+
     def start_gateway(self, ready_timeout: float = 60.0) -> None:
         """Start the gateway in the background and wait until REST and gRPC both listen."""
         process = self.gateway_process()
@@ -317,11 +327,7 @@ class Localnet:
                                 f"{self.node(0)['rpc']}` instead")
         if process.running():
             return
-        ports = self._gateway_ports()
-        busy = [port for port in ports if not _port_free(port)]
-        if busy:
-            raise LocalnetError(f"gateway port(s) {busy} on 127.0.0.1 are in use; free them "
-                                "or start with --no-gateway")
+        ports = self._require_free_gateway_ports()
         process.start()
         deadline = time.monotonic() + ready_timeout
         while not all(_port_accepts(port) for port in ports):

@@ -154,3 +154,24 @@ def test_race_init_takes_params(tmp_path: Path) -> None:
 def test_the_gateway_group_is_mounted() -> None:
     code, out = race(CliRunner(), "gateway", "serve", "--help")
     assert code == 0 and "--rest-port" in out and "--grpc-port" in out
+
+
+def test_a_busy_gateway_port_is_refused_before_any_validator_starts(tmp_path: Path) -> None:
+    import socket
+
+    from race_cli import free_port_block
+
+    base = free_port_block(10)
+    directory = tmp_path / "net"
+    code, out = race(CliRunner(), "localnet", "init", "--validators", "1", "--dir",
+                     str(directory), "--base-port", str(base), "--output", "json")
+    assert code == 0, out
+    net = Localnet(directory)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", base + 3))
+        squatter.listen()
+        code, out = race(CliRunner(), "localnet", "start", "--dir", str(directory),
+                         "--output", "json")
+    assert code == 1 and f"[{base + 3}]" in json.loads(out)["error"]
+    assert not any(s.app_running or s.cometbft_running for s in net.status(query_rpc=False))
+    assert not net.gateway_status().running
