@@ -122,10 +122,12 @@ class InferenceEngineServicer(pb_grpc.InferenceEngineServicer):
                        context: grpc.aio.ServicerContext) -> pb.GenerateResponse:
         try:
             model, prompt_ids, sampling = self._prepare(request)
-            with self.engine.admit(model, sampling.n) as request_id:
-                request_id = request.request_id or request_id
+            with self.engine.admit(model, sampling.n) as engine_request_id:
+                # the engine always gets a fresh id: a client's id may repeat
+                request_id = request.request_id or engine_request_id
                 final = None
-                async for output in model.generate(prompt_ids, sampling, request_id, stream=False):
+                async for output in model.generate(prompt_ids, sampling, engine_request_id,
+                                                   stream=False):
                     final = output
         except Exception as error:  # mapped to a status; the engine keeps serving
             await self._abort(context, error)
@@ -158,14 +160,15 @@ class InferenceEngineServicer(pb_grpc.InferenceEngineServicer):
         try:
             model, prompt_ids, sampling = self._prepare(request)
             admission = self.engine.admit(model, sampling.n)
-            request_id = admission.__enter__()
+            engine_request_id = admission.__enter__()
         except Exception as error:
             await self._abort(context, error)
             raise
-        request_id = request.request_id or request_id
+        request_id = request.request_id or engine_request_id
         completion_tokens = 0
         try:
-            async for output in model.generate(prompt_ids, sampling, request_id, stream=True):
+            async for output in model.generate(prompt_ids, sampling, engine_request_id,
+                                               stream=True):
                 for completion in output.outputs:
                     reason, stop_sequence = _finish(completion)
                     completion_tokens += len(completion.token_ids)
