@@ -36,9 +36,13 @@ def param_fields(module: str) -> dict[str, type]:
     if params_type is None:
         raise GenesisParamsError(
             f"module {module!r} has no params; modules with params: {modules_with_params()}")
-    types = {"int": int, "str": str, "bool": bool}
-    return {f.name: types.get(f.type, f.type) if isinstance(f.type, str) else f.type
-            for f in dataclasses.fields(params_type)}
+    types: dict[str, type] = {"int": int, "str": str, "bool": bool}
+    resolved: dict[str, type] = {}
+    for field in dataclasses.fields(params_type):
+        hint: Any = field.type  # a string under ``from __future__ import annotations``
+        known = types.get(hint) if isinstance(hint, str) else None
+        resolved[field.name] = known if known is not None else hint
+    return resolved
 
 
 def modules_with_params() -> list[str]:
