@@ -132,6 +132,10 @@ def init(
         [(n["name"], n["rpc"], n["p2p_port"], n["account"]) for n in manifest["nodes"]],
     ))
     if output is OutputFormat.text:
+        if not created and param:
+            console.print("[yellow]--param ignored[/yellow]: this localnet's genesis is kept "
+                          "(--overwrite re-creates it; `race gov propose param` changes a "
+                          "running chain)", highlight=False)
         params = manifest["spec"].get("params") or {}
         if params:
             console.print(key_value_table("genesis params (others: defaults)",
