@@ -363,7 +363,8 @@ def profile_in_process(count: int, block_txs: int, profile_top: int) -> dict[str
     balances, sign_all = app_txs(count)
     work = Path(tempfile.mkdtemp(prefix="race-bench-inproc-"))
     app = RaceApp(work / "app.db")
-    profiler = cProfile.Profile()
+    # cProfile slows every Python call several-fold: only with --profile.
+    profiler = cProfile.Profile() if profile_top else None
     try:
         init = abci.RequestInitChain(chain_id="race-bench", initial_height=1,
                                      app_state_bytes=json.dumps(
@@ -378,7 +379,8 @@ def profile_in_process(count: int, block_txs: int, profile_top: int) -> dict[str
         txs = sign_all("race-bench", fee)
         check_s = finalize_s = commit_s = 0.0
         blocks = 0
-        profiler.enable()
+        if profiler is not None:
+            profiler.enable()
         for height, start in enumerate(range(0, count, block_txs), start=1):
             block = txs[start:start + block_txs]
             t0 = time.perf_counter()
@@ -399,11 +401,12 @@ def profile_in_process(count: int, block_txs: int, profile_top: int) -> dict[str
             check_s, finalize_s, commit_s = (check_s + t1 - t0, finalize_s + t2 - t1,
                                              commit_s + t3 - t2)
             blocks += 1
-        profiler.disable()
+        if profiler is not None:
+            profiler.disable()
     finally:
         app.close()
         shutil.rmtree(work, ignore_errors=True)
-    if profile_top:
+    if profiler is not None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(profile_top)
         log("in-process profile (FinalizeBlock + CheckTx + Commit), by own time:\n"
