@@ -60,19 +60,24 @@ class TxOutcome:
         return cls(error.code, error.codespace, error.log, events or [])
 
 
-def _abci_events(events: list[Event], indexed: frozenset[tuple[str, str]]) -> list[abci.Event]:
-    # CometBFT's tx indexer writes one entry per indexed attribute: index only those
-    # modules declare searchable (each costs CometBFT CPU and disk per tx).
-    return [
-        abci.Event(
-            type=e.type,
-            attributes=[
-                abci.EventAttribute(key=k, value=v, index=(e.type, k) in indexed)
-                for k, v in e.attributes
-            ],
-        )
-        for e in events
-    ]
+def _add_abci_events(
+    target: Any, events: list[Event], indexed: frozenset[tuple[str, str]]
+) -> None:
+    """Append ``events`` to a repeated ``abci.Event`` field, built in place (no copies).
+
+    CometBFT's tx indexer writes one entry per indexed attribute: index only those
+    modules declare searchable (each costs CometBFT CPU and disk per tx).
+    """
+    for e in events:
+        event = target.add()
+        event.type = e.type
+        attributes = event.attributes
+        for k, v in e.attributes:
+            attribute = attributes.add()
+            attribute.key = k
+            attribute.value = v
+            if (e.type, k) in indexed:
+                attribute.index = True
 
 
 def _time_ns(timestamp: Any) -> int:
@@ -319,19 +324,22 @@ class RaceApp:
         state = self.block_state if self.block_state is not None else Overlay(self.committed)
         ctx = Context("finalize", info, state, self.registry)
         indexed = self.registry.indexed_attributes
+        # Results are built in place in the response: a block's worth of tx results is
+        # never copied from one message into another.
+        response = abci.ResponseFinalizeBlock()
+        tx_results = response.tx_results
         try:
             self.registry.begin_block(ctx)
-            results = []
             for tx in req.txs:
                 outcome = self.run_tx(ctx, tx)
-                results.append(
-                    abci.ExecTxResult(
-                        code=outcome.code,
-                        codespace=outcome.codespace,
-                        log=outcome.log,
-                        events=_abci_events(outcome.events, indexed),
-                    )
-                )
+                result = tx_results.add()
+                if outcome.code:
+                    result.code = outcome.code
+                if outcome.codespace:
+                    result.codespace = outcome.codespace
+                if outcome.log:
+                    result.log = outcome.log
+                _add_abci_events(result.events, outcome.events, indexed)
             self.registry.end_block(ctx)
             updates = staking.take_validator_updates(ctx)
         except Exception:
@@ -339,11 +347,8 @@ class RaceApp:
         self.block_state = state
         self.block_info = info
         self.pending = self.committed.prepare(int(req.height), state)
-        response = abci.ResponseFinalizeBlock(
-            tx_results=results,
-            events=_abci_events(ctx.events, indexed),
-            app_hash=self.pending.app_hash,
-        )
+        _add_abci_events(response.events, ctx.events, indexed)
+        response.app_hash = self.pending.app_hash
         for pub_key, power in updates:
             update = response.validator_updates.add()
             update.pub_key.ed25519 = pub_key
