@@ -80,6 +80,14 @@ def frame(message_bytes: bytes) -> bytes:
     return encode_varint(len(message_bytes)) + message_bytes
 
 
+# The key (field number, wire type 2) of each Response oneof field, and Flush's answer.
+_RESPONSE_TAGS: dict[str, bytes] = {
+    field.name: encode_varint(field.number << 3 | 2)
+    for field in abci.Response.DESCRIPTOR.oneofs_by_name["value"].fields
+}
+_FLUSH_RESPONSE = abci.Response(flush=abci.ResponseFlush()).SerializeToString()
+
+
 class Dispatcher:
     """Turns one decoded Request into one Response by calling the app. Never raises."""
 
@@ -92,15 +100,28 @@ class Dispatcher:
         }
 
     def handle(self, request: abci.Request) -> abci.Response:
+        return abci.Response.FromString(self.handle_encoded(request))
+
+    def handle_encoded(self, request: abci.Request) -> bytes:
+        """The encoded Response to one Request.
+
+        A Response is a oneof, so its encoding is the answer's tag, length and bytes: the
+        app's answer is serialized once, never copied into a Response first (a block's
+        FinalizeBlock answer holds every tx result).
+        """
         kind = request.WhichOneof("value")
         if kind == "echo":
-            return abci.Response(echo=abci.ResponseEcho(message=request.echo.message))
+            return abci.Response(
+                echo=abci.ResponseEcho(message=request.echo.message)
+            ).SerializeToString()
         if kind == "flush":
-            return abci.Response(flush=abci.ResponseFlush())
+            return _FLUSH_RESPONSE
         entry = self._handlers.get(kind or "")
         if entry is None:
             # Unknown request type: answer with an exception rather than guess.
-            return abci.Response(exception=abci.ResponseException(error=f"unknown request {kind}"))
+            return abci.Response(
+                exception=abci.ResponseException(error=f"unknown request {kind}")
+            ).SerializeToString()
         method, response_field = entry
         try:
             result = method(getattr(request, kind))
@@ -113,9 +134,19 @@ class Dispatcher:
             else:
                 self.on_fatal(f"{kind} failed: {bad!r}")
                 raise
-        response = abci.Response()
-        getattr(response, response_field).CopyFrom(result)
-        return response
+        body = result.SerializeToString()
+        return _RESPONSE_TAGS[response_field] + encode_varint(len(body)) + body
+
+
+# Requests handled per turn of the event loop. Between turns the loop reads the sockets
+# again, so CometBFT's writers never stall on a full socket while the app works through
+# a backlog (a stalled writer in CometBFT's socket client spins its flush timer, taking
+# CPU from the app on a small host).
+FRAMES_PER_TURN = 64
+# Past this many unprocessed bytes the connection stops reading until it catches up.
+PAUSE_READING_BYTES = 64 * 1024 * 1024
+# Processed bytes are cut from the buffer's front once this many have gathered.
+COMPACT_BYTES = 1024 * 1024
 
 
 class AbciConnection(asyncio.Protocol):
@@ -126,22 +157,56 @@ class AbciConnection(asyncio.Protocol):
         self.max_message_bytes = max_message_bytes
         self.name = name
         self.buffer = bytearray()
+        self.position = 0  # start of the first unprocessed byte in ``buffer``
         self.transport: asyncio.Transport | None = None
+        self.scheduled = False
+        self.paused = False
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         log.info("connection %s opened", self.name)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         log.info("connection %s closed%s", self.name, f": {exc}" if exc else "")
 
     def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.scheduled:
+            # A turn is already queued; it will see these bytes.
+            if (not self.paused and self.transport is not None
+                    and len(self.buffer) - self.position > PAUSE_READING_BYTES):
+                self.paused = True
+                self.transport.pause_reading()
+            return
+        self.process()
+
+    def process(self) -> None:
+        """Handle up to FRAMES_PER_TURN whole frames; queue another turn if more wait."""
+        self.scheduled = False
+        while self._turn():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # driven directly, without an event loop (tests)
+                continue
+            self.scheduled = True
+            loop.call_soon(self.process)
+            return
+        if self.paused and self.transport is not None and not self.closed:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _turn(self) -> bool:
+        """One turn: handle and answer up to FRAMES_PER_TURN frames; True if more wait."""
+        if self.closed:
+            return False
         buffer = self.buffer
-        buffer += data
+        position = self.position
         replies: list[bytes] = []
-        position = 0
+        more = False
         try:
-            while True:
+            for _ in range(FRAMES_PER_TURN):
                 header = decode_varint(buffer, position)
                 if header is None:
                     break
@@ -155,18 +220,27 @@ class AbciConnection(asyncio.Protocol):
                     break
                 request = abci.Request.FromString(bytes(buffer[body_start:body_end]))
                 position = body_end
-                response = self.dispatcher.handle(request)
-                replies.append(frame(response.SerializeToString()))
+                replies.append(frame(self.dispatcher.handle_encoded(request)))
+            else:
+                more = True
         except Exception as bad:
             log.error("connection %s: dropping after bad input: %s", self.name, bad)
+            self.closed = True
             if self.transport is not None:
                 self.transport.close()
             self.buffer = bytearray()
-            return
-        if position:
+            self.position = 0
+            return False
+        if position >= len(buffer):
+            buffer.clear()
+            position = 0
+        elif position >= COMPACT_BYTES:
             del buffer[:position]
+            position = 0
+        self.position = position
         if replies and self.transport is not None:
             self.transport.write(b"".join(replies))
+        return more
 
 
 def parse_address(address: str) -> tuple[str, str | tuple[str, int]]:
