@@ -207,6 +207,12 @@ async def drive_load(rpc_url: str, txs: list[bytes], settings: ChainSettings,
                 "end_height": height, "send_seconds": send_elapsed}
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def count_failed_txs(rpc: CometRPC, from_height: int, to_height: int) -> int:
     failed = 0
     for height in range(from_height + 1, to_height + 1):
@@ -217,14 +223,18 @@ def count_failed_txs(rpc: CometRPC, from_height: int, to_height: int) -> int:
 
 def measure(label: str, rpc_url: str, metrics_url: str, txs: list[bytes],
             settings: ChainSettings, timeout: float,
-            count_failures: Callable[[CometRPC, int, int], int] | None) -> dict[str, Any]:
+            count_failures: Callable[[CometRPC, int, int], int] | None,
+            processes: dict[str, int]) -> dict[str, Any]:
+    """One chain's run; ``processes`` (name -> pid) get their CPU time per committed tx."""
     with CometRPC(rpc_url) as rpc:
         rpc.wait_for_height(2, timeout=60)
         start_height = rpc.latest_height()
         before = abci_timings(metrics_url)
         log(f"{label}: sending {len(txs)} txs from height {start_height}")
         usage_before = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_before = {name: process_cpu_seconds(pid) for name, pid in processes.items()}
         outcome = asyncio.run(drive_load(rpc_url, txs, settings, start_height, timeout))
+        cpu_after = {name: process_cpu_seconds(pid) for name, pid in processes.items()}
         usage_after = resource.getrusage(resource.RUSAGE_SELF)
         after = abci_timings(metrics_url)
         failed = count_failures(rpc, start_height, outcome["end_height"]) if count_failures else 0
@@ -256,6 +266,14 @@ def measure(label: str, rpc_url: str, metrics_url: str, txs: list[bytes],
         "commit_ms": 1e3 * commit_s / max(1, commit_calls),
         "check_tx_us": 1e6 * check_s / max(1, check_calls),
         "check_tx_calls": check_calls,
+        # CPU each process used per committed tx, and its share of one core over the run
+        # (1.0 = one core busy throughout). The run ends at the block holding the last tx.
+        "cpu_us_per_tx": {name: round(1e6 * (cpu_after[name] - cpu_before[name])
+                                      / max(1, outcome["committed"]), 1)
+                          for name in processes},
+        "cpu_share": {name: round((cpu_after[name] - cpu_before[name])
+                                  / max(outcome["seconds"], 1e-9), 3)
+                      for name in processes},
     }
     log(f"{label}: {result['tps']:.0f} tx/s ({ok} ok, {failed} failed, "
         f"{outcome['blocks']} blocks in {outcome['seconds']:.1f}s; "
@@ -290,8 +308,9 @@ def run_kvstore(work: Path, txs: list[bytes], settings: ChainSettings,
                           home.logs_dir / "cometbft.log", home.run_dir / "cometbft.pid")
     node.start()
     try:
+        pid = node.pid()
         return measure("kvstore", home.rpc_url(), f"http://127.0.0.1:{base + 3}/metrics",
-                       txs, settings, timeout, None)
+                       txs, settings, timeout, None, {"cometbft": pid} if pid else {})
     finally:
         node.stop()
 
@@ -342,8 +361,11 @@ def run_app(work: Path, count: int, settings: ChainSettings,
         log(f"app: signing {count} MsgSend txs (fee {fee} nicoin)")
         txs = sign_all(spec.chain_id, fee)
         tx_size = max(len(tx) for tx in txs)
+        runner = net.runner(0)
+        pids = {"cometbft": runner.cometbft.pid(), "app": runner.app.pid()}
         result = measure("app", net.node(0)["rpc"], f"http://127.0.0.1:{base + 3}/metrics",
-                         txs, settings, timeout, count_failed_txs)
+                         txs, settings, timeout, count_failed_txs,
+                         {name: pid for name, pid in pids.items() if pid})
         return result, tx_size
     finally:
         net.stop()
@@ -456,13 +478,23 @@ def main() -> None:
     log("in-process: CheckTx, FinalizeBlock and Commit without sockets or cometbft")
     in_process = profile_in_process(min(count, 4000), 1000, args.profile)
     per_tx_us = in_process["check_tx_us"] + in_process["finalize_us_per_tx"]
+    app_cpu = app["cpu_us_per_tx"]
+    app_share = app["cpu_share"].get("app", 0.0)
+    checks_per_tx = app["check_tx_calls"] / max(1, app["committed_txs"])
     bounded_by = (
-        f"app: Python CPU, one process: CheckTx {in_process['check_tx_us']:.0f} us + "
-        f"FinalizeBlock {in_process['finalize_us_per_tx']:.0f} us per tx in-process, plus "
+        f"app: CPU of a {os.cpu_count()}-core host shared by the Python app, CometBFT and the "
+        f"generator. Per committed tx the app used {app_cpu.get('app', 0):.0f} us of CPU on "
+        f"its one thread (busy {100 * app_share:.0f}% of the run): CheckTx "
+        f"{in_process['check_tx_us']:.0f} us in-process (ed25519 verify most of it), a "
+        f"re-check per block the tx waits ({checks_per_tx:.1f} CheckTx calls per tx), "
+        f"FinalizeBlock {in_process['finalize_us_per_tx']:.0f} us and "
         f"Commit {in_process['commit_ms']:.0f} ms per {in_process['block_txs']}-tx block "
-        f"(ceiling ~{1e6 / per_tx_us:.0f} tx/s on one core before sockets and recheck); "
-        "kvstore: " + ("ingest (RPC + mempool), the generator never ran ahead"
-                       if kvstore["ingest_bound"] else "block execution and consensus")
+        f"(one-core ceiling ~{1e6 / per_tx_us:.0f} tx/s before sockets and re-check); "
+        f"CometBFT used {app_cpu.get('cometbft', 0):.0f} us per tx against the app vs "
+        f"{kvstore['cpu_us_per_tx'].get('cometbft', 0):.0f} us with kvstore (ABCI socket "
+        "client, re-check, events to index). kvstore: "
+        + ("ingest (RPC + mempool), the generator never ran ahead"
+           if kvstore["ingest_bound"] else "block execution and consensus")
     )
     summary = {
         "app_tps": round(app["tps"], 1),
