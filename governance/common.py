@@ -17,12 +17,12 @@ from abci_app.cli.common import connect
 from abci_app.cli.output import (
     CommandError,
     OutputFormat,
-    console,
     fail,
     key_value_table,
     show,
     user_errors,
 )
+from abci_app.cli.tx import signer_account, wait_for_commit
 from abci_app.keyring import Keyring
 from abci_app.node.home import NodeHome
 from abci_app.rpc import CometRPC
@@ -107,10 +107,7 @@ def sign_and_send(
     signer = keyring.show(from_key)
     fee_nicoin = None if fee is None else chain.parse_amount_nicoin(fee, "fee")
     with connect(home, node) as rpc:
-        account = chain.account(rpc, signer.address)
-        if account is None:
-            raise CommandError(f"account {signer.address} ({from_key}) does not exist on chain "
-                               "yet: it must receive coins before it can send a tx")
+        account = signer_account(rpc, signer.address, from_key)
         messages = build(signer.address, rpc)
         if fee_nicoin is None:
             fee_nicoin = chain.min_fee_nicoin(rpc)
@@ -128,11 +125,7 @@ def sign_and_send(
             show(output, document, key_value_table("transaction (not yet committed)",
                                                    list(document.items())))
             return
-        if output is OutputFormat.text:
-            with console.status(f"tx {checked.hash[:12]}… accepted; waiting for a block"):
-                committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
-        else:
-            committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
+        committed = wait_for_commit(rpc, checked.hash, timeout, output)
     document.update(height=committed.height, code=committed.code, log=committed.log,
                     codespace=committed.codespace)
     if not committed.ok:

@@ -30,6 +30,24 @@ app = typer.Typer(
 )
 
 
+def signer_account(rpc: CometRPC, address: str, key_name: str) -> dict[str, object]:
+    """The signer's on-chain account; a clear error when it has never received coins."""
+    account = chain.account(rpc, address)
+    if account is None:
+        raise CommandError(f"account {address} ({key_name}) does not exist on chain yet: it "
+                           "must receive coins before it can send a tx")
+    return account
+
+
+def wait_for_commit(rpc: CometRPC, tx_hash: str, timeout: float,
+                    output: OutputFormat) -> TxResult:
+    """Wait for the tx to land in a committed block, with a spinner in text output."""
+    if output is OutputFormat.text:
+        with console.status(f"tx {tx_hash[:12]}… accepted; waiting for a block"):
+            return rpc.wait_for_tx(tx_hash, timeout=timeout)
+    return rpc.wait_for_tx(tx_hash, timeout=timeout)
+
+
 def broadcast_and_report(rpc: CometRPC, tx_bytes: bytes, wait: bool, timeout: float,
                          output: OutputFormat, summary: dict[str, object]) -> None:
     """Broadcast, report CheckTx's verdict, and (with ``wait``) the committed result.
@@ -45,11 +63,7 @@ def broadcast_and_report(rpc: CometRPC, tx_bytes: bytes, wait: bool, timeout: fl
              output, **{k: v for k, v in document.items() if k != "error"})
     committed: TxResult | None = None
     if wait:
-        if output is OutputFormat.text:
-            with console.status(f"tx {checked.hash[:12]}… accepted; waiting for a block"):
-                committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
-        else:
-            committed = rpc.wait_for_tx(checked.hash, timeout=timeout)
+        committed = wait_for_commit(rpc, checked.hash, timeout, output)
         document.update(height=committed.height, code=committed.code, log=committed.log,
                         codespace=committed.codespace, events=committed.events)
     rows = [(k, v) for k, v in document.items() if k != "events"]
@@ -96,10 +110,7 @@ def send(
             raise CommandError(f"bad amount {amount!r}: must be more than zero")
         fee_nicoin = None if fee is None else chain.parse_amount_nicoin(fee, "fee")
         with connect(home, node) as rpc:
-            account = chain.account(rpc, sender.address)
-            if account is None:
-                raise CommandError(f"account {sender.address} ({from_key}) does not exist on "
-                                   "chain yet: it must receive coins before it can send")
+            account = signer_account(rpc, sender.address, from_key)
             if fee_nicoin is None:
                 fee_nicoin = chain.min_fee_nicoin(rpc)
             message = bank_pb2.MsgSend(from_address=sender.address, to_address=recipient,
