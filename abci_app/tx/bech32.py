@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _CHARSET_INDEX = {c: i for i, c in enumerate(CHARSET)}
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
@@ -24,12 +26,31 @@ def _generator_mix(top: int) -> int:
 _MIX = tuple(_generator_mix(top) for top in range(32))
 
 
-def _polymod(values: list[int]) -> int:
-    checksum = 1
-    mix = _MIX
-    for value in values:
-        checksum = ((checksum & 0x1FFFFFF) << 5 ^ value) ^ mix[checksum >> 25]
+def _step(checksum: int, value: int) -> int:
+    return ((checksum & 0x1FFFFFF) << 5 ^ value) ^ _MIX[checksum >> 25]
+
+
+# Two polymod steps at once: the step is linear over GF(2), so two steps from state c
+# with words a, b equal (c's low 20 bits << 10) ^ (a << 5) ^ b ^ _MIX2[c >> 20].
+_MIX2 = tuple(_step(_step(top << 20, 0), 0) for top in range(1024))
+
+
+def _polymod(values: list[int], checksum: int = 1) -> int:
+    mix2 = _MIX2
+    odd = len(values) & 1
+    for i in range(0, len(values) - odd, 2):
+        checksum = ((checksum & 0xFFFFF) << 10 ^ values[i] << 5 ^ values[i + 1]) ^ mix2[
+            checksum >> 20
+        ]
+    if odd:
+        checksum = _step(checksum, values[-1])
     return checksum
+
+
+@lru_cache(maxsize=16)
+def _prefix_state(prefix: str) -> int:
+    """The polymod state after the expanded prefix (the same for every address)."""
+    return _polymod(_expand_prefix(prefix))
 
 
 def _expand_prefix(prefix: str) -> list[int]:
@@ -57,13 +78,35 @@ def _words_to_bytes(words: list[int]) -> bytes:
     return (number >> pad).to_bytes(total_bits // 8, "big")
 
 
+# Two 5-bit words (a 10-bit chunk) -> their two characters.
+_PAIR_TEXT = tuple(CHARSET[chunk >> 5] + CHARSET[chunk & 31] for chunk in range(1024))
+
+
 def encode(prefix: str, data: bytes) -> str:
     """Encode ``data`` under ``prefix`` (lower case)."""
-    words = _bytes_to_words(data)
-    values = _expand_prefix(prefix) + words
-    polymod = _polymod(values + [0] * 6) ^ 1
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return prefix + "1" + "".join(CHARSET[w] for w in words + checksum)
+    total_bits = 8 * len(data)
+    pad = -total_bits % 5
+    count = (total_bits + pad) // 5
+    if count % 2:
+        words = _bytes_to_words(data)
+        polymod = _polymod([*words, 0, 0, 0, 0, 0, 0], _prefix_state(prefix)) ^ 1
+        checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
+        return prefix + "1" + "".join(CHARSET[w] for w in words + checksum)
+    # An even number of words (20-byte addresses: 32): walk 10-bit chunks, two words
+    # per polymod step and per table lookup for the text.
+    number = int.from_bytes(data, "big") << pad
+    half = count // 2
+    chunks = [(number >> (10 * (half - 1 - i))) & 1023 for i in range(half)]
+    state = _prefix_state(prefix)
+    mix2 = _MIX2
+    for chunk in chunks:
+        state = ((state & 0xFFFFF) << 10 ^ chunk) ^ mix2[state >> 20]
+    for _ in range(3):  # the six zero words the checksum is computed over
+        state = ((state & 0xFFFFF) << 10) ^ mix2[state >> 20]
+    state ^= 1
+    pair = _PAIR_TEXT
+    return (prefix + "1" + "".join([pair[chunk] for chunk in chunks])
+            + pair[state >> 20] + pair[(state >> 10) & 1023] + pair[state & 1023])
 
 
 def decode(text: str) -> tuple[str, bytes]:
@@ -85,6 +128,6 @@ def decode(text: str) -> tuple[str, bytes]:
         words = [_CHARSET_INDEX[c] for c in rest]
     except KeyError as bad:
         raise Bech32Error(f"character {bad.args[0]!r} is not in the bech32 alphabet") from None
-    if _polymod(_expand_prefix(prefix) + words) != 1:
+    if _polymod(words, _prefix_state(prefix)) != 1:
         raise Bech32Error("checksum mismatch (a typo?)")
     return prefix, _words_to_bytes(words[:-6])
