@@ -94,6 +94,25 @@ def _finish(completion: Any) -> tuple[str, str]:
     return reason, stop_sequence
 
 
+def _completion_fields(completion: Any, top_logprobs: int) -> dict[str, Any]:
+    """One completion's text, tokens, logprobs and finish: the fields that a unary
+    ``Completion`` and a streamed ``GenerateChunk`` both carry."""
+    reason, stop_sequence = _finish(completion)
+    return {
+        "index": completion.index,
+        "text": completion.text,
+        "token_ids": list(completion.token_ids),
+        "logprobs": token_logprobs(completion.token_ids, completion.logprobs, top_logprobs),
+        "finish_reason": reason,
+        "stop_sequence": stop_sequence,
+    }
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> pb.TokenUsage:
+    return pb.TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                         total_tokens=prompt_tokens + completion_tokens)
+
+
 class InferenceEngineServicer(pb_grpc.InferenceEngineServicer):
     """Serves generation, replay, model listing and health from an :class:`InferenceEngine`."""
 
@@ -133,25 +152,14 @@ class InferenceEngineServicer(pb_grpc.InferenceEngineServicer):
             await self._abort(context, error)
             raise
         assert final is not None
-        choices = []
-        for completion in sorted(final.outputs, key=lambda c: c.index):
-            reason, stop_sequence = _finish(completion)
-            choices.append(pb.Completion(
-                index=completion.index,
-                text=completion.text,
-                token_ids=list(completion.token_ids),
-                logprobs=token_logprobs(completion.token_ids, completion.logprobs,
-                                        sampling.top_logprobs),
-                finish_reason=reason,
-                stop_sequence=stop_sequence,
-            ))
+        choices = [pb.Completion(**_completion_fields(completion, sampling.top_logprobs))
+                   for completion in sorted(final.outputs, key=lambda c: c.index)]
         completion_tokens = sum(len(choice.token_ids) for choice in choices)
         return pb.GenerateResponse(
             request_id=request_id,
             model=model.spec.name,
             choices=choices,
-            usage=pb.TokenUsage(prompt_tokens=len(prompt_ids), completion_tokens=completion_tokens,
-                                total_tokens=len(prompt_ids) + completion_tokens),
+            usage=_usage(len(prompt_ids), completion_tokens),
             prompt_token_ids=prompt_ids,
         )
 
@@ -170,25 +178,16 @@ class InferenceEngineServicer(pb_grpc.InferenceEngineServicer):
             async for output in model.generate(prompt_ids, sampling, engine_request_id,
                                                stream=True):
                 for completion in output.outputs:
-                    reason, stop_sequence = _finish(completion)
                     completion_tokens += len(completion.token_ids)
                     yield pb.GenerateChunk(
                         request_id=request_id,
                         model=model.spec.name,
-                        index=completion.index,
-                        text=completion.text,
-                        token_ids=list(completion.token_ids),
-                        logprobs=token_logprobs(completion.token_ids, completion.logprobs,
-                                                sampling.top_logprobs),
-                        finish_reason=reason,
-                        stop_sequence=stop_sequence,
+                        **_completion_fields(completion, sampling.top_logprobs),
                     )
             yield pb.GenerateChunk(
                 request_id=request_id,
                 model=model.spec.name,
-                usage=pb.TokenUsage(prompt_tokens=len(prompt_ids),
-                                    completion_tokens=completion_tokens,
-                                    total_tokens=len(prompt_ids) + completion_tokens),
+                usage=_usage(len(prompt_ids), completion_tokens),
             )
         except Exception as error:  # mapped to a status; the engine keeps serving
             await self._abort(context, error)
