@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 from abci_app.node.cometbft_config import set_config_values  # noqa: E402
 from abci_app.node.home import NodeHome, find_cometbft  # noqa: E402
 from abci_app.node.process import ManagedProcess  # noqa: E402
-from abci_app.rpc import CometRPC  # noqa: E402
+from abci_app.rpc import CometRPC, RPCError  # noqa: E402
 
 METRIC_RE = re.compile(
     r'^cometbft_abci_connection_method_timing_seconds_(sum|count)\{([^}]*)\}\s+(\S+)$'
@@ -213,10 +213,22 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def block_results(rpc: CometRPC, height: int, wait: float = 20.0) -> dict[str, Any]:
+    """A block's results; CometBFT stores the block before its results, so wait briefly."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return rpc.call("block_results", height=str(height))
+        except RPCError as missing:
+            if "could not find results" not in str(missing) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def count_failed_txs(rpc: CometRPC, from_height: int, to_height: int) -> int:
     failed = 0
     for height in range(from_height + 1, to_height + 1):
-        results = rpc.call("block_results", height=str(height)).get("txs_results") or []
+        results = block_results(rpc, height).get("txs_results") or []
         failed += sum(1 for r in results if int(r.get("code", 0)) != 0)
     return failed
 
