@@ -489,7 +489,6 @@ def main() -> None:
             log(f"work directory kept: {work}")
     log("in-process: CheckTx, FinalizeBlock and Commit without sockets or cometbft")
     in_process = profile_in_process(min(count, 4000), 1000, args.profile)
-    per_tx_us = in_process["check_tx_us"] + in_process["finalize_us_per_tx"]
     app_cpu = app["cpu_us_per_tx"]
     app_share = app["cpu_share"].get("app", 0.0)
     checks_per_tx = app["check_tx_calls"] / max(1, app["committed_txs"])
@@ -501,7 +500,8 @@ def main() -> None:
         f"re-check per block the tx waits ({checks_per_tx:.1f} CheckTx calls per tx), "
         f"FinalizeBlock {in_process['finalize_us_per_tx']:.0f} us and "
         f"Commit {in_process['commit_ms']:.0f} ms per {in_process['block_txs']}-tx block "
-        f"(one-core ceiling ~{1e6 / per_tx_us:.0f} tx/s before sockets and re-check); "
+        f"(one-core ceiling ~{in_process['max_tps_single_core']:.0f} tx/s before sockets and "
+        "re-check); "
         f"CometBFT used {app_cpu.get('cometbft', 0):.0f} us per tx against the app vs "
         f"{kvstore['cpu_us_per_tx'].get('cometbft', 0):.0f} us with kvstore (ABCI socket "
         "client, re-check, events to index). kvstore: "
