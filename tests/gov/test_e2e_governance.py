@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from abci_app.localnet import Localnet
 from abci_app.node.home import NodeConfigError, find_cometbft
+from tests.e2e.localnet_ports import free_port_block
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -65,26 +66,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-def free_port_block(validators: int) -> int:
-    """A base port whose localnet ports (PORTS_PER_NODE per validator) are all free now."""
-    import random
-    import socket
-
-    from abci_app.localnet.spec import PORTS_PER_NODE
-
-    needed = validators * PORTS_PER_NODE
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - needed)
-        try:
-            for port in range(base, base + needed):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of ports for the localnet")
 
 
 def genesis_param_options() -> list[str]:
