@@ -201,14 +201,15 @@ def propose_update_model(
 
 def parse_param_changes(assignments: list[str]) -> list[tuple[str, str, str]]:
     """``module.key=value`` strings as (module, key, value), refusing malformed ones."""
+    from abci_app.localnet.params import split_param_assignment
+
     changes = []
     for assignment in assignments:
-        target, sep, value = assignment.partition("=")
-        module, dot, key = target.partition(".")
-        if not sep or not dot or not module or not key or not value:
+        parts = split_param_assignment(assignment)
+        if parts is None:
             raise CommandError(f"bad change {assignment!r}: write MODULE.KEY=VALUE, e.g. "
                                "gov.voting_period_blocks=100")
-        changes.append((module.strip(), key.strip(), value.strip()))
+        changes.append(parts)
     return changes
 
 

@@ -105,16 +105,29 @@ def normalize_params(params: Mapping[str, Any]) -> GenesisParams:
     return out
 
 
+def split_param_assignment(assignment: str) -> tuple[str, str, str] | None:
+    """One ``module.key=value`` string as stripped (module, key, value), or None when malformed.
+
+    The one parser of this syntax: ``--param`` at genesis and ``race gov propose param``.
+    """
+    target, sep, value = assignment.partition("=")
+    module, dot, key = target.partition(".")
+    module, key, value = module.strip(), key.strip(), value.strip()
+    if not sep or not dot or not module or not key or not value:
+        return None
+    return module, key, value
+
+
 def parse_param_assignments(assignments: Iterable[str]) -> GenesisParams:
     """``module.key=value`` strings (``--param``) as a params mapping; later ones win."""
     raw: dict[str, dict[str, str]] = {}
     for assignment in assignments:
-        target, sep, value = assignment.partition("=")
-        module, dot, key = target.strip().partition(".")
-        if not sep or not dot or not module or not key or not value.strip():
+        parts = split_param_assignment(assignment)
+        if parts is None:
             raise GenesisParamsError(f"bad param {assignment!r}: write MODULE.KEY=VALUE, e.g. "
                                      "epochs.epoch_length_blocks=20")
-        raw.setdefault(module, {})[key.strip()] = value.strip()
+        module, key, value = parts
+        raw.setdefault(module, {})[key] = value
     return normalize_params(raw)
 
 
