@@ -1,1 +1,1 @@
-"""GPU sidecar: the Race proof-of-work engine and the vLLM inference engine behind one gRPC server."""
+"""GPU sidecar: the Race proof-of-work engine and the vLLM inference engine, one gRPC server."""
