@@ -7,7 +7,7 @@ from typing import Any
 from abci_app.gen.race.v1 import gov_pb2
 from abci_app.modules import Module, MsgRoute, QueryRoute
 from abci_app.modules.context import Context
-from abci_app.modules.gov import keeper, lifecycle, msgs, params, queries, tables
+from abci_app.modules.gov import genesis, keeper, lifecycle, msgs, params, queries, tables
 
 
 class GovModule(Module):
@@ -34,6 +34,14 @@ class GovModule(Module):
 
     def validate_params(self, value: Any) -> None:
         params.validate(value)
+
+    def init_genesis(self, ctx: Context, section: dict[str, Any]) -> None:
+        """Proposals, deposits, votes and the next proposal id (see genesis.py)."""
+        genesis.init_genesis(ctx, section)
+
+    def export_genesis(self, ctx: Context) -> dict[str, Any]:
+        """Every proposal of any status, with its deposits and votes."""
+        return genesis.export_genesis(ctx)
 
     def end_block(self, ctx: Context) -> None:
         lifecycle.end_block(ctx)

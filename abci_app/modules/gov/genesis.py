@@ -1,0 +1,308 @@
+"""Genesis export and import of the gov module: every proposal, deposit and vote.
+
+A chain exported while a proposal is open carries it on: its deposits stay escrowed in the
+gov module account, its votes stay cast, and its period ends at the same height as on the
+original chain (whitepaper Appendix J: deposits are refunded or burned only when the
+proposal closes). The section is proto3 JSON, integers as decimal strings::
+
+    {"next_proposal_id": "3",
+     "proposals": [race.v1.Proposal, ...],   # by id
+     "deposits": [race.v1.Deposit, ...],     # by proposal id, then depositor
+     "votes": [race.v1.Vote, ...]}           # by proposal id, then voter
+
+Import checks everything it reads and refuses bad input with a GenesisError naming the
+entry: an unknown proposal referenced by a deposit or vote, a bad status or period, deposits
+that do not add up to a proposal's total, or a gov account that cannot pay back the
+deposits of the open proposals.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from abci_app.gen.race.v1 import gov_pb2
+from abci_app.modules.context import Context
+from abci_app.modules.errors import ChainError
+from abci_app.modules.gov import content, keeper
+from abci_app.modules.gov.tables import COUNTERS, DEADLINES, DEPOSITS, NEXT_PROPOSAL_ID, VOTES
+
+MAX_STORABLE = 2**63 - 1
+CLOSED_WITH_TALLY = (keeper.PASSED, keeper.REJECTED, keeper.VETOED, keeper.FAILED)
+VOTE_OPTIONS = (gov_pb2.VOTE_OPTION_YES, gov_pb2.VOTE_OPTION_ABSTAIN, gov_pb2.VOTE_OPTION_NO,
+                gov_pb2.VOTE_OPTION_NO_WITH_VETO)
+
+
+def _refuse(message: str) -> Exception:
+    from abci_app.genesis import GenesisError
+
+    return GenesisError(f"gov genesis: {message}")
+
+
+# --- export ---------------------------------------------------------------------------
+
+def export_genesis(ctx: Context) -> dict[str, Any]:
+    """Every proposal (all statuses), deposit and vote, in key order, and the next id."""
+    proposals = keeper.list_proposals(ctx)
+    counter = ctx.table(COUNTERS).get(NEXT_PROPOSAL_ID)
+    deposits = [
+        keeper.message_json(gov_pb2.Deposit(proposal_id=key[0], depositor=key[1],
+                                            amount_nicoin=row["amount_nicoin"]))
+        for key, row in ctx.table(DEPOSITS).scan()
+    ]
+    votes = [
+        keeper.message_json(gov_pb2.Vote(proposal_id=key[0], voter=key[1],
+                                         option=row["option"], height=row["height"]))
+        for key, row in ctx.table(VOTES).scan()
+    ]
+    return {
+        "next_proposal_id": str(1 if counter is None else counter["value"]),
+        "proposals": [p.as_json() for p in proposals],
+        "deposits": deposits,
+        "votes": votes,
+    }
+
+
+# --- import ---------------------------------------------------------------------------
+
+def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
+    """Import what :func:`export_genesis` wrote; GenesisError (and nothing written that
+    InitChain keeps) on any inconsistency."""
+    proposals = _read_proposals(ctx, _entries(section, "proposals"))
+    by_id = {p.id: p for p in proposals}
+    next_id = _read_next_id(section.get("next_proposal_id"), proposals)
+    deposits = _read_deposits(_entries(section, "deposits"), by_id)
+    votes = _read_votes(_entries(section, "votes"), by_id)
+    _check_escrow(ctx, proposals, deposits)
+
+    for proposal in proposals:
+        keeper.save_proposal(ctx, proposal)
+        if proposal.status == keeper.DEPOSIT_PERIOD:
+            ctx.table(DEADLINES).put((proposal.deposit_end_height, proposal.id),
+                                     {"period": "deposit"})
+        elif proposal.status == keeper.VOTING_PERIOD:
+            ctx.table(DEADLINES).put((proposal.voting_end_height, proposal.id),
+                                     {"period": "voting"})
+        if proposal.is_open:
+            _reserve(ctx, proposal)
+    for (proposal_id, depositor), amount in sorted(deposits.items()):
+        ctx.table(DEPOSITS).put((proposal_id, depositor), {"amount_nicoin": amount})
+    for (proposal_id, voter), (option, height) in sorted(votes.items()):
+        ctx.table(VOTES).put((proposal_id, voter), {"option": option, "height": height})
+    # No row means 1: a chain that never had a proposal has none, and must hash the same.
+    if next_id > 1:
+        ctx.table(COUNTERS).put(NEXT_PROPOSAL_ID, {"value": next_id})
+
+
+def _entries(section: dict[str, Any], name: str) -> list[Any]:
+    value = section.get(name) or []
+    if not isinstance(value, list):
+        raise _refuse(f"{name} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _parse(item: Any, message: Message, what: str) -> Any:
+    if not isinstance(item, dict):
+        raise _refuse(f"{what} must be a JSON object, got {item!r}")
+    try:
+        return json_format.ParseDict(item, message)
+    except json_format.ParseError as bad:
+        raise _refuse(f"{what}: {bad}") from None
+
+
+def _check_address(address: str, what: str) -> None:
+    from abci_app.tx import is_valid_address
+
+    if not is_valid_address(address):
+        raise _refuse(f"{what} {address!r} is not a bech32 race1... address")
+
+
+def _read_proposals(ctx: Context, items: list[Any]) -> list[keeper.Proposal]:
+    """Proposals by id, each with a known status consistent with its periods."""
+    found: dict[int, keeper.Proposal] = {}
+    for index, item in enumerate(items):
+        message = _parse(item, gov_pb2.Proposal(), f"proposals[{index}]")
+        what = f"proposal {message.id}"
+        if not 1 <= message.id <= MAX_STORABLE:
+            raise _refuse(f"proposals[{index}]: id must be between 1 and {MAX_STORABLE}")
+        if message.id in found:
+            raise _refuse(f"{what} appears twice")
+        if message.status not in gov_pb2.ProposalStatus.values() or message.status == 0:
+            raise _refuse(f"{what} has status {message.status}; expected one of "
+                          f"{', '.join(gov_pb2.ProposalStatus.keys()[1:])}")
+        _check_address(message.proposer, f"{what} proposer")
+        if not message.HasField("content"):
+            raise _refuse(f"{what} has no content")
+        try:
+            kind = content.kind_of(message.content)
+            if message.status in keeper.OPEN_STATUSES:
+                content.validate_basic(message.content)
+        except ChainError as bad:
+            raise _refuse(f"{what} content: {bad.log}") from None
+        if message.kind != kind:
+            raise _refuse(f"{what} has kind {message.kind!r} but its content is {kind!r}")
+        if message.total_deposit_nicoin > MAX_STORABLE:
+            raise _refuse(f"{what} total_deposit_nicoin exceeds {MAX_STORABLE}")
+        _check_periods(ctx, message, what)
+        tally = b""
+        if message.HasField("final_tally"):
+            _check_tally(message.final_tally, what)
+            tally = message.final_tally.SerializeToString(deterministic=True)
+        found[message.id] = keeper.Proposal(
+            id=message.id, proposer=message.proposer, title=message.title,
+            summary=message.summary, kind=kind,
+            content=message.content.SerializeToString(deterministic=True),
+            status=message.status, submit_height=message.submit_height,
+            deposit_end_height=message.deposit_end_height,
+            total_deposit_nicoin=message.total_deposit_nicoin,
+            voting_start_height=message.voting_start_height,
+            voting_end_height=message.voting_end_height, final_tally=tally,
+            execution_log=message.execution_log,
+        )
+    return [found[proposal_id] for proposal_id in sorted(found)]
+
+
+def _check_periods(ctx: Context, message: gov_pb2.Proposal, what: str) -> None:
+    """Heights in order; an open period must still end on this chain (at or after the
+    genesis height), or nothing would ever close it."""
+    status = message.status
+    if not 0 <= message.submit_height <= message.deposit_end_height:
+        raise _refuse(f"{what}: submit_height {message.submit_height} must be between 0 and "
+                      f"deposit_end_height {message.deposit_end_height}")
+    voting = status not in (keeper.DEPOSIT_PERIOD, keeper.DEPOSIT_FAILED)
+    if voting and not 0 < message.voting_start_height <= message.voting_end_height:
+        raise _refuse(f"{what} ({_status_name(status)}) needs 0 < voting_start_height "
+                      f"({message.voting_start_height}) <= voting_end_height "
+                      f"({message.voting_end_height})")
+    if not voting and (message.voting_start_height or message.voting_end_height):
+        raise _refuse(f"{what} ({_status_name(status)}) never voted: its voting heights "
+                      "must be 0")
+    if status == keeper.DEPOSIT_PERIOD and message.deposit_end_height < ctx.block.height:
+        raise _refuse(f"{what}: its deposit period ended at height "
+                      f"{message.deposit_end_height}, before the genesis height "
+                      f"{ctx.block.height}")
+    if status == keeper.VOTING_PERIOD and message.voting_end_height < ctx.block.height:
+        raise _refuse(f"{what}: its voting period ended at height {message.voting_end_height},"
+                      f" before the genesis height {ctx.block.height}")
+    has_tally = message.HasField("final_tally")
+    if status in CLOSED_WITH_TALLY and not has_tally:
+        raise _refuse(f"{what} ({_status_name(status)}) has no final_tally")
+    if status not in CLOSED_WITH_TALLY and has_tally:
+        raise _refuse(f"{what} ({_status_name(status)}) was never tallied but has a "
+                      "final_tally")
+    if message.execution_log and status != keeper.FAILED:
+        raise _refuse(f"{what}: only a failed proposal has an execution_log")
+
+
+def _status_name(status: int) -> str:
+    return gov_pb2.ProposalStatus.Name(status).removeprefix("PROPOSAL_STATUS_").lower()
+
+
+def _check_tally(tally: gov_pb2.TallyResult, what: str) -> None:
+    for field in ("yes", "abstain", "no", "no_with_veto", "total_weight"):
+        text = getattr(tally, field)
+        if not text.isdigit() or str(int(text)) != text:
+            raise _refuse(f"{what} final_tally.{field} must be a decimal integer, got {text!r}")
+
+
+def _read_next_id(value: Any, proposals: list[keeper.Proposal]) -> int:
+    """The next id: after every imported proposal's (default: the highest id plus one)."""
+    highest = proposals[-1].id if proposals else 0
+    if value is None:
+        return highest + 1
+    try:
+        next_id = int(str(value), 10)
+    except ValueError:
+        raise _refuse(f"next_proposal_id must be a decimal integer, got {value!r}") from None
+    if not highest < next_id <= MAX_STORABLE:
+        raise _refuse(f"next_proposal_id {next_id} must be above the highest proposal id "
+                      f"({highest}) and at most {MAX_STORABLE}")
+    return next_id
+
+
+def _read_deposits(items: list[Any], by_id: dict[int, keeper.Proposal]
+                   ) -> dict[tuple[int, str], int]:
+    """(proposal id, depositor) -> amount; each proposal's deposits sum to its total."""
+    found: dict[tuple[int, str], int] = {}
+    totals: dict[int, int] = defaultdict(int)
+    for index, item in enumerate(items):
+        message = _parse(item, gov_pb2.Deposit(), f"deposits[{index}]")
+        what = f"deposits[{index}] (proposal {message.proposal_id}, {message.depositor})"
+        if message.proposal_id not in by_id:
+            raise _refuse(f"{what} references unknown proposal {message.proposal_id}")
+        _check_address(message.depositor, f"{what} depositor")
+        if not 1 <= message.amount_nicoin <= MAX_STORABLE:
+            raise _refuse(f"{what}: amount_nicoin must be between 1 and {MAX_STORABLE}")
+        key = (message.proposal_id, message.depositor)
+        if key in found:
+            raise _refuse(f"{what} appears twice")
+        found[key] = message.amount_nicoin
+        totals[message.proposal_id] += message.amount_nicoin
+    for proposal_id, proposal in sorted(by_id.items()):
+        if totals[proposal_id] != proposal.total_deposit_nicoin:
+            raise _refuse(f"proposal {proposal_id} records total_deposit_nicoin "
+                          f"{proposal.total_deposit_nicoin} but its deposits sum to "
+                          f"{totals[proposal_id]}")
+    return found
+
+
+def _read_votes(items: list[Any], by_id: dict[int, keeper.Proposal]
+                ) -> dict[tuple[int, str], tuple[int, int]]:
+    """(proposal id, voter) -> (option, height); only proposals that reached voting."""
+    found: dict[tuple[int, str], tuple[int, int]] = {}
+    for index, item in enumerate(items):
+        message = _parse(item, gov_pb2.Vote(), f"votes[{index}]")
+        what = f"votes[{index}] (proposal {message.proposal_id}, {message.voter})"
+        proposal = by_id.get(message.proposal_id)
+        if proposal is None:
+            raise _refuse(f"{what} references unknown proposal {message.proposal_id}")
+        if proposal.status in (keeper.DEPOSIT_PERIOD, keeper.DEPOSIT_FAILED):
+            raise _refuse(f"{what}: proposal {proposal.id} is {proposal.status_name} and "
+                          "never had a voting period")
+        _check_address(message.voter, f"{what} voter")
+        if message.option not in VOTE_OPTIONS:
+            raise _refuse(f"{what}: option {message.option} is not one of "
+                          f"{', '.join(gov_pb2.VoteOption.keys()[1:])}")
+        if not proposal.voting_start_height <= message.height <= proposal.voting_end_height:
+            raise _refuse(f"{what}: height {message.height} is outside the voting period "
+                          f"{proposal.voting_start_height}..{proposal.voting_end_height}")
+        key = (message.proposal_id, message.voter)
+        if key in found:
+            raise _refuse(f"{what} appears twice")
+        found[key] = (message.option, message.height)
+    return found
+
+
+def _check_escrow(ctx: Context, proposals: list[keeper.Proposal],
+                  deposits: dict[tuple[int, str], int]) -> None:
+    """The gov account (bank genesis, imported before gov) holds every open deposit, so
+    each can be refunded or burned when its proposal closes."""
+    from abci_app.modules.bank import keeper as bank
+
+    open_ids = {p.id for p in proposals if p.is_open}
+    escrowed = sum(amount for (proposal_id, _), amount in sorted(deposits.items())
+                   if proposal_id in open_ids)
+    held = bank.balance(ctx, keeper.authority_address())
+    if held < escrowed:
+        raise _refuse(f"the gov module account {keeper.authority_address()} holds {held} "
+                      f"nicoin but open proposals' deposits total {escrowed}; the bank "
+                      "section must give it at least that")
+
+
+def _reserve(ctx: Context, proposal: keeper.Proposal) -> None:
+    """An open register-model proposal holds its model id as a proposed entry, as it did
+    on the original chain (the models section exports only active and retired models).
+    The entry is written as at the proposal's submission height, so state hashes the same."""
+    proposal_content = proposal.decoded_content()
+    if content.kind_of(proposal_content) != "register_model":
+        return
+    at_submission = Context(ctx.mode, replace(ctx.block, height=proposal.submit_height),
+                            ctx.state, ctx.registry)
+    try:
+        content.on_submitted(at_submission, proposal.id, proposal.proposer, proposal_content)
+    except ChainError as bad:
+        raise _refuse(f"proposal {proposal.id} cannot reserve its model id: {bad.log}") from None
