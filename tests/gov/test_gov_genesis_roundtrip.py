@@ -345,6 +345,10 @@ def test_malformed_entries_are_refused(mid_vote: tuple[Chain, dict[str, Any]]) -
     with pytest.raises(GenesisError, match="not a bech32"):
         validate_app_state(state, VALIDATORS)
     state = _bad(mid_vote[1])
+    state["gov"]["proposals"][0]["final_tally"]["yes"] = "\u00b2"
+    with pytest.raises(GenesisError, match="final_tally.yes must be a decimal integer"):
+        validate_app_state(state, VALIDATORS)
+    state = _bad(mid_vote[1])
     state["gov"]["proposals"] = {"1": {}}
     with pytest.raises(GenesisError, match="proposals must be a list"):
         validate_app_state(state, VALIDATORS)

@@ -205,7 +205,7 @@ def _status_name(status: int) -> str:
 def _check_tally(tally: gov_pb2.TallyResult, what: str) -> None:
     for field in ("yes", "abstain", "no", "no_with_veto", "total_weight"):
         text = getattr(tally, field)
-        if not text.isdigit() or str(int(text)) != text:
+        if not (text.isascii() and text.isdigit()) or str(int(text)) != text:
             raise _refuse(f"{what} final_tally.{field} must be a decimal integer, got {text!r}")
 
 
