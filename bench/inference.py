@@ -299,7 +299,12 @@ def main() -> None:
     args.ttft_probes = 32 if args.quick else 64
     args.replays = 4 if args.quick else 8
     result = asyncio.run(main_async(args))
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
+    sys.stderr.flush()
+    # The engines were shut down above; vLLM's AsyncLLM finalizer runs again during
+    # interpreter teardown and prints a traceback there, after the JSON line that must
+    # stay last. Leave without the teardown.
+    os._exit(0)
 
 
 if __name__ == "__main__":
