@@ -87,4 +87,4 @@ bench: setup ## run every benchmark in quick mode (each prints JSON)
 	for b in bench/*.py; do $(PY) $$b --quick; done
 
 clean: ## remove generated code and local state (keeps .venv and .tools)
-	rm -rf abci_app/gen gpu_sidecar/gen .cache/.stamp-protos localnet/.data
+	rm -rf race_protocol/gen .cache/.stamp-protos localnet/.data

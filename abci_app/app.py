@@ -12,52 +12,33 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
-from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from abci_app.gen.tendermint.abci import types_pb2 as abci
-from abci_app.modules import ModuleRegistry, load_modules
-from abci_app.modules.auth.ante import check_and_charge
-from abci_app.modules.context import BlockInfo, Context, Event
-from abci_app.modules.errors import (
+from abci_app import wiring
+from abci_app.core.context import BlockInfo, Context, Event
+from abci_app.core.errors import (
     BAD_QUERY,
-    INTERNAL,
     QUERY_HEIGHT_UNAVAILABLE,
     UNKNOWN_QUERY_PATH,
     ChainError,
 )
+from abci_app.core.pipeline import TxOutcome, TxPipeline
+from abci_app.core.registry import ModuleRegistry
 from abci_app.modules.staking import keeper as staking
 from abci_app.store import CommittedState, Overlay, PendingCommit
 from abci_app.store.snapshots import SnapshotStore
-from abci_app.tx.validate import check_stateless
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("race.app")
 
 APP_NAME = "race-network"
 APP_VERSION = 1
-CRASH_SWITCH = "RACE_APP_CRASH_BEFORE_COMMIT_HEIGHT"
 
-
-class BlockExecutionHalt(RuntimeError):
-    """Block execution failed for a reason that is not a tx's fault: stop, never diverge."""
-
-
-@dataclass
-class TxOutcome:
-    """What one tx did: its ABCI code, codespace, log and events."""
-
-    code: int = 0
-    codespace: str = ""
-    log: str = ""
-    events: list[Event] = field(default_factory=list)
-
-    @classmethod
-    def refused(cls, error: ChainError, events: list[Event] | None = None) -> TxOutcome:
-        return cls(error.code, error.codespace, error.log, events or [])
+__all__ = ["APP_NAME", "APP_VERSION", "RaceApp", "TxOutcome"]
 
 
 def _add_abci_events(
@@ -95,7 +76,8 @@ class RaceApp:
         snapshot_interval: int = 0,
         snapshot_keep: int = 2,
     ) -> None:
-        self.registry = registry if registry is not None else load_modules()
+        self.registry = registry if registry is not None else wiring.build_registry()
+        self.pipeline: TxPipeline = wiring.tx_pipeline(self.registry)
         self.committed = CommittedState(db_path)
         self.chain_id = self.committed.meta.get("chain_id", b"").decode()
         self.last_block_time_ns = int(self.committed.meta.get("block_time_ns", b"0").decode())
@@ -103,7 +85,6 @@ class RaceApp:
         self.block_state: Overlay | None = None
         self.block_info: BlockInfo | None = None
         self.pending: PendingCommit | None = None
-        self.crash_before_commit_height = int(os.environ.get(CRASH_SWITCH, "0") or 0)
         self.snapshots = SnapshotStore(snapshot_dir, snapshot_interval, snapshot_keep)
         self.check_block = self._next_block_info()
 
@@ -120,60 +101,6 @@ class RaceApp:
     def _query_context(self) -> Context:
         info = BlockInfo(self.committed.height, self.last_block_time_ns, self.chain_id)
         return Context("query", info, Overlay(self.committed, read_only=True), self.registry)
-
-    def run_tx(self, parent: Context, tx_bytes: bytes) -> TxOutcome:
-        """Stateless checks, ante (fee, sequence), then messages, as docs/modules.md §9 says.
-
-        Writes reach ``parent`` only for an accepted tx, or, in FinalizeBlock, for a tx
-        whose ante passed but whose messages failed (fee and sequence stay consumed).
-        """
-        try:
-            auth_params = parent.params("auth")
-            checked = check_stateless(tx_bytes, self.chain_id, auth_params, self.registry)
-        except ChainError as refusal:
-            return TxOutcome.refused(refusal)
-        except Exception:  # a bug, never a tx's fault: refuse the tx identically everywhere
-            log.error("stateless check crashed:\n%s", traceback.format_exc())
-            return TxOutcome.refused(INTERNAL("the app failed to check this tx"))
-        tx = checked.decoded
-        # In a block the ante writes straight into the block: it checks everything before
-        # its first write, so a refusal leaves nothing. CheckTx must also drop the fee and
-        # sequence when a message fails, so there it runs in a branch.
-        finalizing = parent.mode == "finalize"
-        if finalizing:
-            ante = parent.sibling(signer=tx.signer, tx_hash=tx.hash)
-        else:
-            ante = parent.branch(signer=tx.signer, tx_hash=tx.hash)
-        try:
-            check_and_charge(ante, tx, auth_params)
-        except ChainError as refusal:
-            return TxOutcome.refused(refusal)
-        except Exception:
-            log.error("ante handler crashed:\n%s", traceback.format_exc())
-            return TxOutcome.refused(INTERNAL("the app failed to check this tx"))
-        ante.emit("tx", signer=tx.signer, sequence=tx.sequence, fee=tx.fee_nicoin)
-        if parent.mode == "recheck":
-            # After a commit CometBFT re-checks its whole mempool: sequence and fee are
-            # what a new block can invalidate; the messages ran at first CheckTx and run
-            # again, authoritatively, in FinalizeBlock.
-            ante.state.merge_into_parent()
-            return TxOutcome()
-        body = ante.branch()
-        try:
-            for index, (route, message) in enumerate(checked.messages):
-                module_name = self.registry.module_of(route.type_url)
-                body.emit("message", index=index, module=module_name, action=route.type_url)
-                route.handler(body, message)
-        except ChainError as failure:
-            return TxOutcome.refused(failure, ante.events)
-        except Exception:
-            log.error("message handler crashed:\n%s", traceback.format_exc())
-            return TxOutcome.refused(INTERNAL("a message handler failed"), ante.events)
-        ante.merge(body)
-        if not finalizing:
-            ante.state.merge_into_parent()
-        # A tx's events go on its own result, not on the block.
-        return TxOutcome(events=ante.events)
 
     # --- ABCI: info/query connection ---------------------------------------------------
 
@@ -230,9 +157,10 @@ class RaceApp:
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         """Admit a tx to the mempool only if it would succeed on top of the pending ones."""
-        mode = "recheck" if req.type == abci.RECHECK else "check"
-        ctx = Context(mode, self.check_block, self.check_state, self.registry)
-        outcome = self.run_tx(ctx, req.tx)
+        recheck = req.type == abci.RECHECK
+        ctx = Context("recheck" if recheck else "check", self.check_block, self.check_state,
+                      self.registry)
+        outcome = self.pipeline.check_transaction(ctx, req.tx, recheck=recheck)
         return abci.ResponseCheckTx(
             code=outcome.code,
             codespace=outcome.codespace,
@@ -331,7 +259,7 @@ class RaceApp:
         try:
             self.registry.begin_block(ctx)
             for tx in req.txs:
-                outcome = self.run_tx(ctx, tx)
+                outcome = self.pipeline.deliver_transaction(ctx, tx)
                 result = tx_results.add()
                 if outcome.code:
                     result.code = outcome.code
@@ -361,10 +289,6 @@ class RaceApp:
         if pending is None:
             self._halt("Commit without a finalized block")
             raise AssertionError("unreachable")
-        if self.crash_before_commit_height == pending.height:
-            # Test-only fault injection (docs/modules.md §11): die before persisting.
-            log.warning("%s=%d: killing the app before Commit", CRASH_SWITCH, pending.height)
-            os.kill(os.getpid(), signal.SIGKILL)
         time_ns = self.block_info.time_ns if self.block_info else self.last_block_time_ns
         self.committed.commit(
             pending,
@@ -446,8 +370,6 @@ def _varint_size(value: int) -> int:
 
 def _package_version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("race-network")
-    except Exception:
+    except PackageNotFoundError:
         return "0.0.0"

@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from abci_app.modules import load_modules
-from abci_app.modules.context import BlockInfo, Context
-from abci_app.modules.errors import ChainError
+from abci_app.core.context import BlockInfo, Context
+from abci_app.core.errors import ChainError, GenesisError
+from abci_app.modules.staking import keeper as staking
 from abci_app.store import CommittedState, Overlay
 from abci_app.tx.keys import decode_address
+from abci_app.wiring import build_registry
 
-
-class GenesisError(ValueError):
-    """The app_state would be refused at InitChain; the message says why."""
+__all__ = ["GenesisError", "build_app_state", "default_app_state", "validate_app_state"]
 
 
 def default_app_state() -> dict[str, Any]:
@@ -42,7 +41,7 @@ def build_app_state(
             raise GenesisError(f"balance for {address!r}: {bad}") from None
         if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
             raise GenesisError(f"balance for {address} must be a positive integer of nicoin")
-    registry = load_modules()
+    registry = build_registry()
     state: dict[str, Any] = {name: {} for name in registry.names()}
     for module, overrides in (params or {}).items():
         if module not in state:
@@ -63,9 +62,7 @@ def validate_app_state(
     ``validators`` are the (ed25519 public key, power) pairs of genesis.json; without
     them, operator links cannot be checked and are skipped.
     """
-    from abci_app.modules.staking import keeper as staking
-
-    registry = load_modules()
+    registry = build_registry()
     store = CommittedState(None)
     try:
         ctx = Context("genesis", BlockInfo(1, 0, "validate"), Overlay(store), registry)

@@ -48,10 +48,10 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from abci_app.node.cometbft_config import set_config_values  # noqa: E402
-from abci_app.node.home import NodeHome, find_cometbft  # noqa: E402
-from abci_app.node.process import ManagedProcess  # noqa: E402
-from abci_app.rpc import CometRPC, RPCError  # noqa: E402
+from race_node.node.cometbft_config import set_config_values  # noqa: E402
+from race_node.node.home import NodeHome, find_cometbft  # noqa: E402
+from race_node.node.process import ManagedProcess  # noqa: E402
+from race_node.client.rpc import CometRPC, RPCError  # noqa: E402
 
 METRIC_RE = re.compile(
     r'^cometbft_abci_connection_method_timing_seconds_(sum|count)\{([^}]*)\}\s+(\S+)$'
@@ -331,7 +331,7 @@ def run_kvstore(work: Path, txs: list[bytes], settings: ChainSettings,
 
 def app_txs(count: int) -> tuple[dict[str, int], Callable[[str, int], list[bytes]]]:
     """Genesis balances for ``count`` senders, and a signer for their one MsgSend each."""
-    from abci_app.gen.race.v1 import bank_pb2
+    from race_protocol.gen.race.v1 import bank_pb2
     from abci_app.tx import (
         address_from_public_key,
         build_signed_tx,
@@ -357,7 +357,7 @@ def app_txs(count: int) -> tuple[dict[str, int], Callable[[str, int], list[bytes
 
 def run_app(work: Path, count: int, settings: ChainSettings,
             timeout: float) -> tuple[dict[str, Any], int]:
-    from abci_app.localnet import Localnet, LocalnetSpec
+    from race_node.localnet import Localnet, LocalnetSpec
 
     balances, sign_all = app_txs(count)
     base = free_port_block()
@@ -391,7 +391,7 @@ def profile_in_process(count: int, block_txs: int, profile_top: int) -> dict[str
     import pstats
 
     from abci_app.app import RaceApp
-    from abci_app.gen.tendermint.abci import types_pb2 as abci
+    from race_protocol.gen.tendermint.abci import types_pb2 as abci
     from abci_app.genesis import build_app_state
 
     balances, sign_all = app_txs(count)

@@ -105,7 +105,7 @@ async def direct_request(engine, prompt_ids: list[int], max_tokens: int) -> tupl
 
 async def sidecar_request(stub, model: str, question: str, max_tokens: int) -> tuple[int, float]:
     """The same request through the sidecar's GenerateStream: (tokens, ttft)."""
-    from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
+    from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 
     request = pb.GenerateRequest(
         model=model,
@@ -150,7 +150,7 @@ def start_sidecar(model_arg: str, address: str, log_path: Path) -> subprocess.Po
 async def wait_serving(stub, process: subprocess.Popen[bytes], log_path: Path) -> None:
     import grpc
 
-    from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
+    from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -167,7 +167,7 @@ async def wait_serving(stub, process: subprocess.Popen[bytes], log_path: Path) -
 
 async def replay_costs(stub, model: str, questions: list[str], max_tokens: int) -> list[float]:
     """Replay time over generation time for answers generated and replayed alone."""
-    from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
+    from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 
     ratios = []
     for question in questions:
@@ -194,7 +194,7 @@ async def replay_costs(stub, model: str, questions: list[str], max_tokens: int) 
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
     import grpc
 
-    from gpu_sidecar.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
+    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
     from gpu_sidecar.inference.config import default_model_spec, parse_model_option
     from gpu_sidecar.inference.engine import InferenceEngine
 

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 import typer
 from google.protobuf.message import Message
 
-from abci_app.cli import chain
-from abci_app.cli.common import connect
-from abci_app.cli.output import (
+from abci_app.tx import build_signed_tx
+from governance import lookups
+from governance.options import connect
+from governance.output import (
     CommandError,
     OutputFormat,
     fail,
@@ -22,10 +23,11 @@ from abci_app.cli.output import (
     show,
     user_errors,
 )
-from abci_app.cli.tx import signer_account, wait_for_commit
-from abci_app.keyring import Keyring
-from abci_app.node.home import NodeHome
-from abci_app.rpc import CometRPC
+from governance.tx_cli import signer_account, wait_for_commit
+from race_node.client.keyring import Keyring
+from race_node.client.queries import ChainQueries, QueryFailed, to_json
+from race_node.client.rpc import CometRPC
+from race_node.node.home import NodeHome
 
 FromOption = Annotated[str, typer.Option("--from", "-f", help="keyring key that signs (and "
                                                              "pays the fee)")]
@@ -39,8 +41,6 @@ TimeoutOption = Annotated[float, typer.Option(help="seconds to wait for the comm
 @contextmanager
 def command_errors(output: OutputFormat) -> Iterator[None]:
     """The node CLI's readable errors, plus refused queries (their code and log)."""
-    from abci_app.gateway.chain_queries import QueryFailed
-
     with user_errors(output):
         try:
             yield
@@ -53,16 +53,12 @@ def command_errors(output: OutputFormat) -> Iterator[None]:
 
 def query(home: Path, node: str | None, method: str, request: Message | None = None) -> Message:
     """One ``race.v1.Query`` answer from the node (the same the gateways give)."""
-    from abci_app.gateway.chain_queries import ChainQueries
-
     with connect(home, node) as rpc:
         return ChainQueries(rpc).call(method, request)
 
 
 def as_json(message: Message) -> dict[str, Any]:
     """The canonical JSON the REST gateway returns for the same answer."""
-    from abci_app.gateway.chain_queries import to_json
-
     return to_json(message)
 
 
@@ -101,18 +97,16 @@ def sign_and_send(
     the report, e.g. the new proposal's id. Exits 1 with the chain's code and log when the
     tx is refused at CheckTx or in its block.
     """
-    from abci_app.tx import build_signed_tx
-
     keyring = Keyring(NodeHome(home).keyring_dir)
     signer = keyring.show(from_key)
-    fee_nicoin = None if fee is None else chain.parse_amount_nicoin(fee, "fee")
+    fee_nicoin = None if fee is None else lookups.parse_amount_nicoin(fee, "fee")
     with connect(home, node) as rpc:
         account = signer_account(rpc, signer.address, from_key)
         messages = build(signer.address, rpc)
         if fee_nicoin is None:
-            fee_nicoin = chain.min_fee_nicoin(rpc)
+            fee_nicoin = lookups.min_fee_nicoin(rpc)
         sequence = int(account["sequence"])
-        tx_bytes = build_signed_tx(keyring.private_key(from_key), chain.chain_id(rpc),
+        tx_bytes = build_signed_tx(keyring.private_key(from_key), lookups.chain_id(rpc),
                                    sequence, fee_nicoin, messages)
         checked = rpc.broadcast_tx_sync(tx_bytes)
         document: dict[str, Any] = {**summary, "signer": signer.address, "hash": checked.hash,

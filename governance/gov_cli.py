@@ -9,19 +9,7 @@ from typing import Annotated, Any
 import typer
 from google.protobuf.message import Message
 
-from abci_app.cli import chain
-from abci_app.cli.common import DEFAULT_HOME_PATH, HomeOption, NodeOption
-from abci_app.cli.output import (
-    CommandError,
-    OutputFormat,
-    OutputOption,
-    console,
-    key_value_table,
-    print_json,
-    rows_table,
-    show,
-)
-from abci_app.rpc import CometRPC
+from governance import lookups
 from governance.common import (
     FeeOption,
     FromOption,
@@ -32,6 +20,21 @@ from governance.common import (
     query,
     sign_and_send,
 )
+from governance.options import DEFAULT_HOME_PATH, HomeOption, NodeOption
+from governance.output import (
+    CommandError,
+    OutputFormat,
+    OutputOption,
+    console,
+    key_value_table,
+    print_json,
+    rows_table,
+    show,
+)
+from race_node.client.queries import ChainQueries
+from race_node.client.rpc import CometRPC
+from race_node.node.genesis_params import split_param_assignment
+from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
 
 app = typer.Typer(
     help="Governance: propose models and parameter changes, deposit, vote, follow tallies.\n\n"
@@ -71,19 +74,15 @@ class VoteChoice(StrEnum):
 def _submit(content_kind: str, content: Message, title: str, summary: str,
             deposit: str | None, from_key: str, fee: str | None, wait: bool, timeout: float,
             home: Any, node: str | None, output: OutputFormat) -> None:
-    from abci_app.gen.race.v1 import gov_pb2
-
     if len(title) > 140 or not title.strip():
         raise CommandError("--title must be 1-140 characters")
 
     def build(signer: str, rpc: CometRPC) -> list[Message]:
-        from abci_app.gateway.chain_queries import ChainQueries
-
         if deposit is None:
             params = ChainQueries(rpc).call("GovParams").params  # type: ignore[attr-defined]
             amount = params.min_deposit_nicoin
         else:
-            amount = chain.parse_amount_nicoin(deposit, "deposit")
+            amount = lookups.parse_amount_nicoin(deposit, "deposit")
         proposal_content = gov_pb2.ProposalContent(**{content_kind: content})
         return [gov_pb2.MsgSubmitProposal(proposer=signer, title=title, summary=summary,
                                           content=proposal_content,
@@ -126,8 +125,6 @@ def propose_model(
       race gov propose model --id smollm2-135m --hf-repo HuggingFaceTB/SmolLM2-135M-Instruct
       --revision main --units 1000 --max-context 2048 --from validator
     """
-    from abci_app.gen.race.v1 import models_pb2
-
     with command_errors(output):
         content = models_pb2.MsgRegisterModel(
             id=model_id, source=models_pb2.ModelSource(hf_repo=hf_repo, revision=revision),
@@ -155,8 +152,6 @@ def propose_retire_model(
 
     Example: race gov propose retire-model smollm2-135m --from validator
     """
-    from abci_app.gen.race.v1 import models_pb2
-
     with command_errors(output):
         _submit("retire_model", models_pb2.MsgRetireModel(id=model_id),
                 title or f"Retire model {model_id}", summary, deposit, from_key, fee, wait,
@@ -186,8 +181,6 @@ def propose_update_model(
 
     Example: race gov propose update-model smollm2-135m --units 1200 --from validator
     """
-    from abci_app.gen.race.v1 import models_pb2
-
     with command_errors(output):
         if units is None and max_context is None and validation_threshold_ppm is None:
             raise CommandError("give at least one of --units, --max-context, "
@@ -201,8 +194,6 @@ def propose_update_model(
 
 def parse_param_changes(assignments: list[str]) -> list[tuple[str, str, str]]:
     """``module.key=value`` strings as (module, key, value), refusing malformed ones."""
-    from abci_app.localnet.params import split_param_assignment
-
     changes = []
     for assignment in assignments:
         parts = split_param_assignment(assignment)
@@ -236,8 +227,6 @@ def propose_param(
 
       race gov propose param gov.quorum_ppm=400000 gov.voting_period_blocks=50000 --from v
     """
-    from abci_app.gen.race.v1 import gov_pb2
-
     with command_errors(output):
         parsed = parse_param_changes(changes)
         content = gov_pb2.MsgUpdateParams(changes=[
@@ -264,8 +253,6 @@ def propose_text(
 
     Example: race gov propose text --title "Raise the spot-check rate" --summary "..." --from v
     """
-    from abci_app.gen.race.v1 import gov_pb2
-
     with command_errors(output):
         _submit("text", gov_pb2.TextProposal(), title, summary, deposit, from_key, fee, wait,
                 timeout, home, node, output)
@@ -287,10 +274,8 @@ def deposit(
 
     Example: race gov deposit 1 500icoin --from validator
     """
-    from abci_app.gen.race.v1 import gov_pb2
-
     with command_errors(output):
-        amount_nicoin = chain.parse_amount_nicoin(amount)
+        amount_nicoin = lookups.parse_amount_nicoin(amount)
         if amount_nicoin == 0:
             raise CommandError("the deposit must be more than zero")
         sign_and_send(
@@ -299,7 +284,7 @@ def deposit(
             build=lambda signer, _rpc: [gov_pb2.MsgDeposit(
                 depositor=signer, proposal_id=proposal_id, amount_nicoin=amount_nicoin)],
             summary={"action": "deposit", "proposal_id": proposal_id,
-                     "amount": chain.format_nicoin(amount_nicoin)},
+                     "amount": lookups.format_nicoin(amount_nicoin)},
             report_events=(("proposal_deposit", "total_deposit_nicoin",
                             "total_deposit_nicoin"),
                            ("proposal_voting_started", "voting_end_height",
@@ -326,8 +311,6 @@ def vote(
 
     Example: race gov vote 1 yes --from validator
     """
-    from abci_app.gen.race.v1 import gov_pb2
-
     wire = {"yes": gov_pb2.VOTE_OPTION_YES, "no": gov_pb2.VOTE_OPTION_NO,
             "abstain": gov_pb2.VOTE_OPTION_ABSTAIN,
             "no-with-veto": gov_pb2.VOTE_OPTION_NO_WITH_VETO}[option.value]
@@ -371,8 +354,6 @@ def list_proposals(
 
       race gov list --status voting_period --output json
     """
-    from abci_app.gen.race.v1 import gov_pb2, query_pb2
-
     with command_errors(output):
         request = query_pb2.QueryProposalsRequest()
         if status:
@@ -381,7 +362,7 @@ def list_proposals(
             request.status = gov_pb2.ProposalStatus.Value("PROPOSAL_STATUS_" + status.upper())
         answer = as_json(query(home, node, "Proposals", request))
     rows = [(p["id"], p["kind"], p["title"], _short_status(p["status"]),
-             chain.format_nicoin(int(p["total_deposit_nicoin"])), _deadline(p))
+             lookups.format_nicoin(int(p["total_deposit_nicoin"])), _deadline(p))
             for p in answer["proposals"]]
     show(output, answer, rows_table("proposals", ["id", "kind", "title", "status", "deposit",
                                                   "period"], rows))
@@ -412,8 +393,6 @@ def show_proposal(
 
     Example: race gov show 1 --output json
     """
-    from abci_app.gen.race.v1 import query_pb2
-
     with command_errors(output):
         proposal = as_json(query(home, node, "Proposal", query_pb2.QueryProposalRequest(
             proposal_id=proposal_id)))["proposal"]
@@ -429,14 +408,14 @@ def show_proposal(
             ("summary", proposal["summary"]), ("kind", proposal["kind"]),
             ("proposer", proposal["proposer"]), ("status", _short_status(proposal["status"])),
             ("submitted at", proposal["submit_height"]), ("period", _deadline(proposal)),
-            ("total deposit", chain.format_nicoin(int(proposal["total_deposit_nicoin"])))]
+            ("total deposit", lookups.format_nicoin(int(proposal["total_deposit_nicoin"])))]
     rows += _content_rows(proposal["content"])
     if proposal["execution_log"]:
         rows.append(("execution failed", proposal["execution_log"]))
     console.print(key_value_table(f"proposal {proposal_id}", rows))
     if deposits:
         console.print(rows_table("deposits", ["depositor", "amount"], [
-            (d["depositor"], chain.format_nicoin(int(d["amount_nicoin"]))) for d in deposits]))
+            (d["depositor"], lookups.format_nicoin(int(d["amount_nicoin"]))) for d in deposits]))
     if votes:
         console.print(rows_table("votes", ["voter", "option", "height"], [
             (v["voter"], v["option"].removeprefix("VOTE_OPTION_").lower(), v["height"])
@@ -457,8 +436,6 @@ def tally(
 
     Example: race gov tally 1
     """
-    from abci_app.gen.race.v1 import query_pb2
-
     with command_errors(output):
         answer = as_json(query(home, node, "Tally", query_pb2.QueryTallyRequest(
             proposal_id=proposal_id)))

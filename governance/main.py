@@ -1,9 +1,9 @@
-"""The ``race`` command: node commands from abci_app.cli plus the governance, sidecar and
-gateway groups.
+"""The ``race`` command: every command group, composed here.
 
-The governance (``gov``, ``price``, ``models``), sidecar and gateway groups are imported
-lazily and only when present, so ``race --help`` and the node commands work on any install,
-including one without the sidecar's dependencies.
+Node commands (``init``, ``start``, ``status``, ``keys``, ``tx``, ``query``,
+``localnet``), governance (``gov``, ``price``, ``models``), the node agent, the gateway
+and the GPU sidecar. The sidecar group is optional: it is added only where the install
+has the sidecar, so ``race --help`` and the node commands work on any install.
 """
 
 from __future__ import annotations
@@ -13,15 +13,21 @@ import sys
 
 import typer
 
-from abci_app.cli import register_node_commands
+from governance import (
+    gateway_cli,
+    gov_cli,
+    keys_cli,
+    localnet_cli,
+    models_cli,
+    node_cli,
+    price_cli,
+    query_cli,
+    tx_cli,
+)
 
-# (group name, module, attribute, what it is for)
+# (group name, module, attribute, what it is for): groups an install may lack.
 OPTIONAL_GROUPS: tuple[tuple[str, str, str, str], ...] = (
-    ("gov", "governance.gov_cli", "app", "governance proposals, deposits and votes"),
-    ("price", "governance.price_cli", "app", "price votes"),
-    ("models", "governance.models_cli", "app", "the model registry"),
     ("sidecar", "gpu_sidecar.cli", "app", "the GPU sidecar"),
-    ("gateway", "abci_app.gateway.cli", "app", "REST and gRPC gateways"),
 )
 
 app = typer.Typer(
@@ -36,7 +42,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-register_node_commands(app)
+app.command("init")(node_cli.init)
+app.command("start")(node_cli.start)
+app.command("status")(node_cli.status)
+app.add_typer(keys_cli.app, name="keys")
+app.add_typer(tx_cli.app, name="tx")
+app.add_typer(query_cli.app, name="query")
+app.add_typer(localnet_cli.app, name="localnet")
+app.add_typer(gov_cli.app, name="gov")
+app.add_typer(price_cli.app, name="price")
+app.add_typer(models_cli.app, name="models")
+app.add_typer(gateway_cli.app, name="gateway")
 
 
 def _add_optional_groups(root: typer.Typer) -> None:

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from abci_app.cli.common import DEFAULT_HOME_PATH, HomeOption, NodeOption
-from abci_app.cli.output import (
+from governance.common import as_json, command_errors, query
+from governance.options import DEFAULT_HOME_PATH, HomeOption, NodeOption
+from governance.output import (
     CommandError,
     OutputFormat,
     OutputOption,
@@ -15,7 +16,7 @@ from abci_app.cli.output import (
     rows_table,
     show,
 )
-from governance.common import as_json, command_errors, query
+from race_protocol.gen.race.v1 import models_pb2, query_pb2
 
 app = typer.Typer(
     help="The model registry: models enter, change and retire only through `race gov "
@@ -47,8 +48,6 @@ def list_models(
 
       race models list --status active --output json
     """
-    from abci_app.gen.race.v1 import models_pb2, query_pb2
-
     with command_errors(output):
         request = query_pb2.QueryModelsRequest()
         if status:
@@ -76,8 +75,6 @@ def show_model(
 
     Example: race models show smollm2-135m
     """
-    from abci_app.gen.race.v1 import query_pb2
-
     with command_errors(output):
         answer = as_json(query(home, node, "Model", query_pb2.QueryModelRequest(id=model_id)))
     model = answer["model"]

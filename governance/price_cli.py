@@ -6,16 +6,7 @@ from typing import Annotated
 
 import typer
 
-from abci_app.cli import chain
-from abci_app.cli.common import DEFAULT_HOME_PATH, HomeOption, NodeOption
-from abci_app.cli.output import (
-    CommandError,
-    OutputFormat,
-    OutputOption,
-    key_value_table,
-    rows_table,
-    show,
-)
+from governance import lookups
 from governance.common import (
     FeeOption,
     FromOption,
@@ -27,6 +18,18 @@ from governance.common import (
     resolve_address,
     sign_and_send,
 )
+from governance.options import DEFAULT_HOME_PATH, HomeOption, NodeOption
+from governance.output import (
+    CommandError,
+    OutputFormat,
+    OutputOption,
+    console,
+    key_value_table,
+    print_json,
+    rows_table,
+    show,
+)
+from race_protocol.gen.race.v1 import pricing_pb2, query_pb2
 
 app = typer.Typer(
     help="Price votes: providers with voting weight vote a price per unit of compute; at each "
@@ -41,7 +44,7 @@ app = typer.Typer(
 
 def parse_price(text: str) -> int:
     """``150nicoin``, ``0.2uicoin`` or a bare integer (nicoin) per unit of compute."""
-    amount = int(text) if text.isdigit() else chain.parse_amount_nicoin(text, "price")
+    amount = int(text) if text.isdigit() else lookups.parse_amount_nicoin(text, "price")
     if amount <= 0:
         raise CommandError(f"bad price {text!r}: must be more than zero nicoin")
     return amount
@@ -66,8 +69,6 @@ def vote(
 
     Example: race price vote 150nicoin --from validator
     """
-    from abci_app.gen.race.v1 import pricing_pb2
-
     with command_errors(output):
         nicoin = parse_price(price)
         sign_and_send(
@@ -76,7 +77,7 @@ def vote(
             build=lambda signer, _rpc: [pricing_pb2.MsgPriceVote(
                 voter=signer, price_per_unit_nicoin=nicoin)],
             summary={"action": "price vote", "price_per_unit_nicoin": str(nicoin),
-                     "price": chain.format_nicoin(nicoin)},
+                     "price": lookups.format_nicoin(nicoin)},
             report_events=(("price_vote", "weight", "weight"),
                            ("price_vote", "counts_at_height", "counts_at_height")))
 
@@ -99,9 +100,6 @@ def show_price(
 
       race price show --voter validator --history 5 --output json
     """
-    from abci_app.cli.output import console, print_json
-    from abci_app.gen.race.v1 import query_pb2
-
     with command_errors(output):
         price = as_json(query(home, node, "Price"))
         document = {"price": price}
@@ -118,7 +116,7 @@ def show_price(
         return
     nicoin = int(price["price_per_unit_nicoin"])
     show(output, price, key_value_table("price per unit of compute", [
-        ("price", f"{nicoin} nicoin ({chain.format_nicoin(nicoin)})"),
+        ("price", f"{nicoin} nicoin ({lookups.format_nicoin(nicoin)})"),
         ("epoch", price["epoch"]), ("next update at height", price["next_update_height"]),
     ]))
     if voter:

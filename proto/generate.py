@@ -4,14 +4,16 @@ Two sources:
 
 * CometBFT's ABCI 2.0 protos (``tendermint/abci/types.proto`` and what it imports),
   read from the pinned ``github.com/cometbft/cometbft`` module in the Go module cache,
-  with ``gogoproto/gogo.proto`` from the ``github.com/cosmos/gogoproto`` module. They
-  go to ``abci_app/gen/``.
-* Our own protos under ``proto/race/v1/``: ``sidecar.proto`` goes to ``gpu_sidecar/gen/``
-  (the sidecar ships alone on GPU hosts), every other file to ``abci_app/gen/``.
+  with ``gogoproto/gogo.proto`` from the ``github.com/cosmos/gogoproto`` module.
+* Our own protos under ``proto/race/v1/``.
+
+Everything goes to one tree, ``race_protocol/gen/``, so the chain, the node software and
+the sidecar import the same classes. ``--sidecar-only`` (GPU hosts without a Go
+toolchain) generates just ``race/v1/sidecar.proto``.
 
 ``grpc_tools.protoc`` writes absolute imports such as ``from tendermint.abci import
-types_pb2``; they are rewritten to package-relative ones (``abci_app.gen.tendermint...``)
-so the generated trees never need to be on ``sys.path``.
+types_pb2``; they are rewritten to package-relative ones (``race_protocol.gen.tendermint...``)
+so the generated tree never need to be on ``sys.path``.
 
 Usage: ``python proto/generate.py [--cometbft-version v0.38.26] [--sidecar-only]``.
 """
@@ -113,25 +115,25 @@ def main() -> None:
     parser.add_argument("--cometbft-version", default=DEFAULT_COMETBFT_VERSION)
     parser.add_argument("--gogoproto-version", default=DEFAULT_GOGOPROTO_VERSION)
     parser.add_argument("--sidecar-only", action="store_true",
-                        help="only gpu_sidecar/gen (no Go toolchain needed)")
+                        help="only the sidecar's classes (no Go toolchain needed)")
     args = parser.parse_args()
 
     ours = sorted(str(p.relative_to(OUR_PROTO_ROOT)) for p in OUR_PROTO_ROOT.rglob("*.proto"))
     sidecar = [p for p in ours if p in SIDECAR_PROTOS]
     chain = [p for p in ours if p not in SIDECAR_PROTOS]
 
-    generate_tree(REPO / "gpu_sidecar" / "gen", "gpu_sidecar.gen",
-                  [([OUR_PROTO_ROOT], sidecar, True)])
+    out_dir, package = REPO / "race_protocol" / "gen", "race_protocol.gen"
     if args.sidecar_only:
+        generate_tree(out_dir, package, [([OUR_PROTO_ROOT], sidecar, True)])
         return
 
     cometbft_proto = go_module_dir(COMETBFT_MODULE, args.cometbft_version) / "proto"
     gogoproto_root = go_module_dir(GOGOPROTO_MODULE, args.gogoproto_version)
     cometbft_includes = [cometbft_proto, gogoproto_root]
     abci_files = import_closure(ABCI_ROOT_PROTO, cometbft_includes)
-    generate_tree(REPO / "abci_app" / "gen", "abci_app.gen", [
+    generate_tree(out_dir, package, [
         (cometbft_includes, abci_files, False),
-        ([OUR_PROTO_ROOT, *cometbft_includes], chain, True),
+        ([OUR_PROTO_ROOT, *cometbft_includes], [*chain, *sidecar], True),
     ])
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from abci_app.abci.server import DEFAULT_MAX_MESSAGE_BYTES, parse_address, serve
+from abci_app.app import RaceApp
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     state_dir = args.home / "app"
     state_dir.mkdir(parents=True, exist_ok=True)
-
-    from abci_app.app import RaceApp
 
     app = RaceApp(
         state_dir / "app.db",

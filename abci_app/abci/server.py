@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from abci_app.gen.tendermint.abci import types_pb2 as abci
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("race.abci")
 

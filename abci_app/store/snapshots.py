@@ -16,10 +16,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from abci_app.gen.tendermint.abci import types_pb2 as abci
 from abci_app.store import apphash
 from abci_app.store.committed import CommittedState, PendingCommit
 from abci_app.store.schema import APP_META, METADATA, value_columns
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("race.snapshots")
 

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 
-from abci_app.gen.race.v1 import tx_pb2
 from abci_app.tx import errors
 from abci_app.tx.keys import (
     PUBLIC_KEY_BYTES,
@@ -23,6 +22,7 @@ from abci_app.tx.keys import (
     public_key_bytes,
     sign,
 )
+from race_protocol.gen.race.v1 import tx_pb2
 
 UINT64_MAX = (1 << 64) - 1
 

@@ -1,6 +1,6 @@
 """Codes for refusals of the tx envelope (range 20-39; docs/modules.md §7)."""
 
-from abci_app.modules.errors import ChainError, ErrorCode
+from race_protocol.errors import ChainError, ErrorCode
 
 TX_TOO_LARGE = ErrorCode("tx", 20, "tx too large")
 TX_UNDECODABLE = ErrorCode("tx", 21, "tx is not a race.v1.Tx")

@@ -23,10 +23,10 @@ import statistics
 from dataclasses import replace
 from typing import Any
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
 from gpu_sidecar.inference.config import default_model_spec, parse_model_option
 from gpu_sidecar.inference.engine import InferenceEngine
 from gpu_sidecar.inference.servicer import InferenceEngineServicer
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 
 QUESTIONS = (
     "What is the capital of France?",

@@ -14,8 +14,6 @@ from typing import Any
 
 import grpc
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
-from gpu_sidecar.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 from gpu_sidecar.inference.engine import InferenceEngine, ServedModel
 from gpu_sidecar.inference.replay import ClaimedPosition, ReplayThresholds, judge
 from gpu_sidecar.inference.requests import (
@@ -27,6 +25,8 @@ from gpu_sidecar.inference.requests import (
     UnknownModel,
     resolve_sampling,
 )
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from gpu_sidecar.race.config import (
+from race_protocol.race.config import (
     DISTANCE_SCALE,
     NAMED_CONFIGS,
     RaceConfig,
     gaussian_threshold_scaled,
 )
-from gpu_sidecar.race.seeds import node_seed
+from race_protocol.race.seeds import node_seed
 
 
 def quantile_interval(sorted_values: np.ndarray, p: float) -> tuple[float, float, float]:

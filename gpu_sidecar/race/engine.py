@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from gpu_sidecar.race.config import DISTANCE_SCALE, RaceConfig
 from gpu_sidecar.race.inputs import NonceKeys
 from gpu_sidecar.race.model import NonceInputs, RaceTransformer, build_nonce_inputs
-from gpu_sidecar.race.seeds import MAX_NONCE, check_race_seed
 from gpu_sidecar.race.torch_weights import torch_weights
 from gpu_sidecar.race.weights import numpy_tensor, target_vector, weight_layout
+from race_protocol.race.config import DISTANCE_SCALE, RaceConfig
+from race_protocol.race.seeds import MAX_NONCE, check_race_seed
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MAX_CPU_BATCH = 256

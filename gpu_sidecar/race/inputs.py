@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from gpu_sidecar.race.config import RaceConfig
 from gpu_sidecar.race.hashing import MASK32, hash32_pair, uniform_mantissa
-from gpu_sidecar.race.seeds import stream_key
+from race_protocol.race.config import RaceConfig
+from race_protocol.race.seeds import stream_key
 
 NOISE_SHIFT = 1
 

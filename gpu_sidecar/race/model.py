@@ -22,7 +22,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gpu_sidecar.race.config import RaceConfig
 from gpu_sidecar.race.inputs import (
     NOISE_SHIFT,
     NonceKeys,
@@ -31,6 +30,7 @@ from gpu_sidecar.race.inputs import (
     permutation_sort_keys,
     token_ids,
 )
+from race_protocol.race.config import RaceConfig
 
 NORM_EPS = 1e-6
 

@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 import grpc
 import torch
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
-from gpu_sidecar.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
-from gpu_sidecar.race.config import PAPER_CONFIG, InvalidRaceConfig, RaceConfig
 from gpu_sidecar.race.engine import (
     RaceEngine,
     RaceHit,
@@ -33,8 +30,11 @@ from gpu_sidecar.race.engine import (
     dtype_name,
     scale_distances,
 )
-from gpu_sidecar.race.seeds import InvalidSeed, check_race_seed, node_seed
-from gpu_sidecar.race.validation import DEFAULT_ALPHA, NonceStatus, judge
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
+from race_protocol.race.config import PAPER_CONFIG, InvalidRaceConfig, RaceConfig
+from race_protocol.race.seeds import InvalidSeed, check_race_seed, node_seed
+from race_protocol.race.validation import DEFAULT_ALPHA, NonceStatus, judge
 
 MAX_VALIDATION_NONCES = 100_000
 MAX_BATCH_SIZE = 65_536

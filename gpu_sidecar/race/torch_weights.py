@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from gpu_sidecar.race.config import RaceConfig
 from gpu_sidecar.race.hashing import hash32, uniform_mantissa
 from gpu_sidecar.race.weights import MANTISSA_UNIT, TensorSpec, weight_key, weight_layout
+from race_protocol.race.config import RaceConfig
 
 # Bounded so the int64 intermediates of one chunk stay near 64 MiB.
 CHUNK_ELEMENTS = 1 << 23

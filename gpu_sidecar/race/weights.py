@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpu_sidecar.race.config import RaceConfig
 from gpu_sidecar.race.hashing import hash32, uniform_mantissa
-from gpu_sidecar.race.seeds import stream_key
+from race_protocol.race.config import RaceConfig
+from race_protocol.race.seeds import stream_key
 
 MANTISSA_UNIT = 2.0**-23
 

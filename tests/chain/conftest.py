@@ -1,136 +1,64 @@
-"""Fixtures for the chain core tests: an in-process app with genesis accounts, and tx helpers."""
+"""Fixtures for the chain core tests: the shared in-process chain (tests/harness.py) with four
+funded accounts that pay fees, addressed by index."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.message import Message
 
-import abci_app.tx as txlib
-from abci_app.app import RaceApp
-from abci_app.gen.race.v1.bank_pb2 import MsgSend
-from abci_app.gen.tendermint.abci import types_pb2 as abci
-from abci_app.genesis import build_app_state
-from abci_app.modules import ModuleRegistry
+from abci_app.core.registry import ModuleRegistry
+from race_protocol.gen.race.v1.bank_pb2 import MsgSend
+from tests import harness
+from tests.harness import CHAIN_ID, address_of, key_from_seed, key_for, validator_key
 
-CHAIN_ID = "race-test"
-GENESIS_BALANCE = 10**15
 FEE = 1000
-GENESIS_TIME_S = 1_700_000_000
+GENESIS_BALANCE = 10**15
+VALIDATOR_KEY = validator_key(0)
+
+__all__ = ["CHAIN_ID", "FEE", "GENESIS_BALANCE", "VALIDATOR_KEY", "Chain", "address_of",
+           "key_from_seed", "start_chain"]
 
 
-def key_from_seed(seed: int) -> Ed25519PrivateKey:
-    """A deterministic key, so two app instances can be fed identical blocks."""
-    return txlib.private_key_from_bytes(seed.to_bytes(32, "big"))
+class Chain(harness.Chain):
+    """The shared harness, with accounts 0..n-1 addressed by index and a default fee."""
 
-
-def address_of(key: Ed25519PrivateKey) -> str:
-    return txlib.address_from_public_key(txlib.public_key_bytes(key))
-
-
-VALIDATOR_KEY = txlib.public_key_bytes(key_from_seed(9999))
-
-
-@dataclass
-class Chain:
-    """An app driven block by block the way CometBFT drives it."""
-
-    app: RaceApp
-    keys: list[Ed25519PrivateKey]
-    sequences: dict[str, int] = field(default_factory=dict)
+    @property
+    def keys(self) -> list[Any]:
+        return [key_for(i) for i in range(self.n_keys)]
 
     @property
     def addresses(self) -> list[str]:
-        return [address_of(k) for k in self.keys]
+        return [harness.account(i) for i in range(self.n_keys)]
 
-    @property
-    def height(self) -> int:
-        return self.app.committed.height
-
-    def send_tx(
-        self,
-        sender: int,
-        recipient: str,
-        amount: int,
-        fee: int = FEE,
-        sequence: int | None = None,
-        chain_id: str = CHAIN_ID,
-    ) -> bytes:
-        """A signed MsgSend from ``keys[sender]``; advances the local sequence."""
-        key = self.keys[sender]
-        address = address_of(key)
-        seq = self.sequences.get(address, 0) if sequence is None else sequence
-        if sequence is None:
-            self.sequences[address] = seq + 1
+    def send_tx(self, sender: int, recipient: str, amount: int, fee: int = FEE,
+                sequence: int | None = None, chain_id: str = CHAIN_ID) -> bytes:
+        """A signed MsgSend from account ``sender``; advances the local sequence."""
+        address = self.addresses[sender]
         message = MsgSend(from_address=address, to_address=recipient, amount_nicoin=amount)
-        return txlib.build_signed_tx(key, chain_id, seq, fee, [message])
+        return self.sign(address, [message], fee=fee, sequence=sequence, chain_id=chain_id)
 
-    def signed(self, sender: int, messages: list[Message], fee: int = FEE, **kw: object) -> bytes:
-        key = self.keys[sender]
-        address = address_of(key)
-        seq = int(kw.get("sequence", self.sequences.get(address, 0)))  # type: ignore[arg-type]
-        self.sequences[address] = seq + 1
-        memo = str(kw.get("memo", ""))
-        chain_id = str(kw.get("chain_id", CHAIN_ID))
-        return txlib.build_signed_tx(key, chain_id, seq, fee, messages, memo)
+    def signed(self, sender: int, messages: list[Message], fee: int = FEE,
+               **options: Any) -> bytes:
+        return self.sign(self.addresses[sender], messages, fee=fee, **options)
 
-    def check(self, tx: bytes) -> abci.ResponseCheckTx:
-        return self.app.check_tx(abci.RequestCheckTx(tx=tx))
-
-    def finalize(self, txs: list[bytes]) -> abci.ResponseFinalizeBlock:
-        height = self.height + 1
-        return self.app.finalize_block(
-            abci.RequestFinalizeBlock(
-                txs=txs,
-                height=height,
-                time={"seconds": GENESIS_TIME_S + height},
-                hash=height.to_bytes(32, "big"),
-            )
-        )
-
-    def block(self, txs: list[bytes]) -> abci.ResponseFinalizeBlock:
-        """FinalizeBlock then Commit."""
-        response = self.finalize(txs)
-        self.app.commit(abci.RequestCommit())
-        return response
-
-    def query(self, path: str) -> tuple[int, object]:
-        response = self.app.query(abci.RequestQuery(path=path))
-        return response.code, (json.loads(response.value) if response.value else response.log)
-
-    def balance(self, address: str) -> int:
-        code, body = self.query(f"/bank/balance/{address}")
-        assert code == 0, body
-        return int(body["amount"])  # type: ignore[index]
+    def query_result(self, path: str) -> tuple[int, Any]:
+        """(code, JSON answer or the refusal's log)."""
+        response = self.query_raw(path)
+        return response.code, (harness.json.loads(response.value) if response.value
+                               else response.log)
 
 
-def start_chain(
-    db_path: Path | None,
-    n_keys: int = 4,
-    registry: ModuleRegistry | None = None,
-    params: dict | None = None,
-    **app_kw: object,
-) -> Chain:
+def start_chain(db_path: Path | None, n_keys: int = 4, registry: ModuleRegistry | None = None,
+                params: dict | None = None, **app_kw: Any) -> Chain:
     """InitChain with ``n_keys`` funded accounts and one validator, then commit block 1."""
-    keys = [key_from_seed(i + 1) for i in range(n_keys)]
-    app_state = build_app_state({address_of(k): GENESIS_BALANCE for k in keys}, params=params)
-    app = RaceApp(db_path, registry=registry, **app_kw)  # type: ignore[arg-type]
-    app.init_chain(
-        abci.RequestInitChain(
-            chain_id=CHAIN_ID,
-            app_state_bytes=json.dumps(app_state).encode(),
-            initial_height=1,
-            time={"seconds": GENESIS_TIME_S},
-            validators=[abci.ValidatorUpdate(pub_key={"ed25519": VALIDATOR_KEY}, power=10)],
-        )
-    )
-    chain = Chain(app, keys)
-    chain.block([])
+    app_state = {module: {"params": values} for module, values in (params or {}).items()}
+    chain = Chain([10], app_state, accounts=range(n_keys), balance=GENESIS_BALANCE, fee=FEE,
+                  db_path=db_path, registry=registry, **app_kw)
+    chain.n_keys = n_keys
     return chain
 
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abci_app.abci.server import decode_varint, encode_varint, frame, serve
-from abci_app.gen.tendermint.abci import types_pb2 as abci
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
 from .conftest import Chain, start_chain
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from abci_app.gen.tendermint.abci import types_pb2 as abci
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 from abci_app.store import apphash
 from abci_app.store.schema import APP_META, METADATA, value_columns
 
@@ -74,10 +74,10 @@ def test_incremental_hash_equals_hash_of_whole_state(chain: Chain) -> None:
 def test_committed_state_survives_reopening(tmp_path: Path, outsider: str) -> None:
     chain = start_chain(tmp_path / "app.db")
     chain.block([chain.send_tx(0, outsider, 42)])
-    height, app_hash = chain.height, chain.app.committed.app_hash
+    height, app_hash = chain.app.committed.height, chain.app.committed.app_hash
     chain.app.close()
 
-    reopened = Chain(type(chain.app)(tmp_path / "app.db"), chain.keys, chain.sequences)
+    reopened = Chain.resume(type(chain.app)(tmp_path / "app.db"), chain)
     info = reopened.app.info(abci.RequestInfo())
 
     assert (info.last_block_height, info.last_block_app_hash) == (height, app_hash)
@@ -91,7 +91,7 @@ def test_block_lost_before_commit_replays_to_the_same_hash(tmp_path: Path, outsi
     expected = chain.finalize([tx]).app_hash
     chain.app.close()  # a crash: FinalizeBlock ran, Commit never did
 
-    restarted = Chain(type(chain.app)(tmp_path / "app.db"), chain.keys)
+    restarted = Chain.resume(type(chain.app)(tmp_path / "app.db"), chain)
     assert restarted.app.info(abci.RequestInfo()).last_block_height == 1
     replayed = restarted.block([tx])
 
@@ -103,7 +103,7 @@ def test_block_lost_before_commit_replays_to_the_same_hash(tmp_path: Path, outsi
 
 def test_genesis_commits_with_the_first_block(tmp_path: Path) -> None:
     chain = start_chain(tmp_path / "app.db")
-    assert chain.height == 1
-    code, supply = chain.query("/bank/supply")
+    assert chain.app.committed.height == 1
+    code, supply = chain.query_result("/bank/supply")
     assert code == 0 and int(supply["amount"]) == 4 * 10**15  # type: ignore[index]
     chain.app.close()

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import abci_app.tx as txlib
-from abci_app.gen.race.v1.bank_pb2 import MsgSend
-from abci_app.gen.race.v1.tx_pb2 import TxBody
+from race_protocol.gen.race.v1.bank_pb2 import MsgSend
+from race_protocol.gen.race.v1.tx_pb2 import TxBody
 
 from .conftest import FEE, GENESIS_BALANCE, Chain, address_of, key_from_seed, start_chain
 
@@ -140,7 +140,7 @@ def test_supply_invariant_holds_under_random_sends(
                                  sequence=sequence))
     try:
         chain.finalize(txs)
-        from abci_app.modules.context import Context
+        from abci_app.core.context import Context
 
         ctx = Context("query", chain.app.check_block, chain.app.block_state, chain.app.registry)
         assert chain.app.registry.check_invariants(ctx) == []
@@ -149,5 +149,5 @@ def test_supply_invariant_holds_under_random_sends(
 
 
 def _sequence(chain: Chain, sender: int) -> int:
-    code, account = chain.query(f"/auth/account/{chain.addresses[sender]}")
+    code, account = chain.query_result(f"/auth/account/{chain.addresses[sender]}")
     return int(account["sequence"]) if code == 0 else 0  # type: ignore[index]

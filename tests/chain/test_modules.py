@@ -9,19 +9,21 @@ from typing import Any
 import pytest
 
 from abci_app.app import RaceApp
-from abci_app.gen.tendermint.abci import types_pb2 as abci
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 from abci_app.genesis import GenesisError, build_app_state, validate_app_state
-from abci_app.modules import Module, ModuleRegistry, load_modules
-from abci_app.modules.context import Context
-from abci_app.modules.errors import ChainError, registered_codes
-from abci_app.modules.params import set_params
+from abci_app.core.module import Module
+from abci_app.core.registry import ModuleRegistry
+from abci_app.wiring import INSTALLED_MODULES, build_registry
+from abci_app.core.context import Context
+from abci_app.core.errors import ChainError, registered_codes
+from abci_app.core.params import set_params
 from abci_app.modules.staking import keeper as staking
 
 from .conftest import CHAIN_ID, VALIDATOR_KEY, Chain, address_of, key_from_seed, start_chain
 
 
 def test_error_codes_are_unique_and_documented_ranges_hold() -> None:
-    load_modules()
+    build_registry()
     codes = registered_codes()
     assert all(code > 0 for code in codes)
     for code, error in codes.items():
@@ -77,7 +79,7 @@ def test_param_change_is_validated_and_takes_effect(chain: Chain, outsider: str)
     set_params(ctx, "auth", {"min_fee_nicoin": "5000"})
 
     assert ctx.params("auth").min_fee_nicoin == 5000
-    assert chain.app.run_tx(ctx, chain.send_tx(0, outsider, 1)).code == 42
+    assert chain.app.pipeline.check_transaction(ctx, chain.send_tx(0, outsider, 1)).code == 42
 
 
 class _PowerChanger(Module):
@@ -104,7 +106,7 @@ def test_validator_power_changes_reach_finalize_block(tmp_path: Path) -> None:
         3: [(VALIDATOR_KEY, 0)],
         4: [(newcomer, 0)],  # would empty the set: refused
     })
-    registry = ModuleRegistry([*load_modules().modules, changer])
+    registry = build_registry((*INSTALLED_MODULES, changer))
     chain = start_chain(None, registry=registry)
 
     added = chain.block([])
@@ -119,7 +121,7 @@ def test_validator_power_changes_reach_finalize_block(tmp_path: Path) -> None:
     ctx = chain.app._query_context()
     assert staking.voting_weights(ctx) == [(staking.consensus_address(newcomer), 25)]
     assert staking.total_voting_power(ctx) == 25
-    code, body = chain.query("/staking/validators")
+    code, body = chain.query_result("/staking/validators")
     assert code == 0 and body["total_power"] == 25  # type: ignore[index]
 
 
@@ -156,7 +158,7 @@ def _restore(snapshot_source: RaceApp, target: RaceApp, trusted: bytes,
 def test_snapshot_restores_the_same_state(tmp_path: Path, outsider: str) -> None:
     chain = start_chain(tmp_path / "a.db", snapshot_dir=tmp_path / "snaps", snapshot_interval=2)
     chain.block([chain.send_tx(0, outsider, 321)])
-    assert chain.height == 2
+    assert chain.app.committed.height == 2
     joiner = RaceApp(tmp_path / "b.db")
 
     results = _restore(chain.app, joiner, chain.app.committed.app_hash)
@@ -165,7 +167,7 @@ def test_snapshot_restores_the_same_state(tmp_path: Path, outsider: str) -> None
     assert results[-1] == abci.ResponseApplySnapshotChunk.ACCEPT
     info = joiner.info(abci.RequestInfo())
     assert (info.last_block_height, info.last_block_app_hash) == (2, chain.app.committed.app_hash)
-    assert Chain(joiner, chain.keys).balance(outsider) == 321
+    assert Chain.resume(joiner, chain).balance(outsider) == 321
     joiner.close()
     chain.app.close()
 
@@ -196,9 +198,9 @@ def test_prepare_proposal_respects_max_tx_bytes(chain: Chain, outsider: str) -> 
 
 
 def test_queries_answer_json_and_refuse_bad_paths(chain: Chain) -> None:
-    assert chain.query("/auth/params")[1]["min_fee_nicoin"] == 1000  # type: ignore[index]
-    assert chain.query("/nowhere/x")[0] == 2
-    assert chain.query("/bank/balance/not-an-address")[0] == 60
-    assert chain.query(f"/auth/account/{address_of(key_from_seed(999))}")[0] == 40
-    old = chain.app.query(abci.RequestQuery(path="/bank/supply", height=chain.height + 5))
+    assert chain.query_result("/auth/params")[1]["min_fee_nicoin"] == 1000  # type: ignore[index]
+    assert chain.query_result("/nowhere/x")[0] == 2
+    assert chain.query_result("/bank/balance/not-an-address")[0] == 60
+    assert chain.query_result(f"/auth/account/{address_of(key_from_seed(999))}")[0] == 40
+    old = chain.app.query(abci.RequestQuery(path="/bank/supply", height=chain.app.committed.height + 5))
     assert old.code == 3

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import abci_app.tx as txlib
-from abci_app.gen.race.v1 import tx_pb2
-from abci_app.gen.race.v1.bank_pb2 import MsgSend
-from abci_app.gen.race.v1.tx_pb2 import TxBody
+from race_protocol.gen.race.v1 import tx_pb2
+from race_protocol.gen.race.v1.bank_pb2 import MsgSend
+from race_protocol.gen.race.v1.tx_pb2 import TxBody
 from abci_app.modules.bank.keeper import fee_collector_address
 
 from .conftest import FEE, GENESIS_BALANCE, Chain, address_of, key_from_seed
@@ -39,7 +39,7 @@ def test_valid_send_is_accepted_and_moves_coins(chain: Chain, outsider: str) -> 
     assert chain.balance(outsider) == 500
     assert chain.balance(chain.addresses[0]) == GENESIS_BALANCE - 500 - FEE
     assert chain.balance(fee_collector_address()) == FEE
-    code, account = chain.query(f"/auth/account/{chain.addresses[0]}")
+    code, account = chain.query_result(f"/auth/account/{chain.addresses[0]}")
     assert code == 0 and account["sequence"] == 1  # type: ignore[index]
 
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import abci_app.tx as txlib
-from abci_app.gen.race.v1 import tx_pb2
-from abci_app.gen.race.v1.bank_pb2 import MsgSend
+from race_protocol.gen.race.v1 import tx_pb2
+from race_protocol.gen.race.v1.bank_pb2 import MsgSend
 from abci_app.modules.bank.denom import AmountError, format_amount, parse_amount
 from abci_app.tx import bech32
 

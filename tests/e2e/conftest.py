@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from abci_app.localnet import Localnet
-from abci_app.node.home import NodeConfigError, find_cometbft
+from race_node.localnet import Localnet
+from race_node.node.home import NodeConfigError, find_cometbft
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 
-from abci_app.localnet.spec import PORTS_PER_NODE
+from race_node.localnet.spec import PORTS_PER_NODE
 
 
 def free_port_block(validators: int) -> int:

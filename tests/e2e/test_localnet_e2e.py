@@ -16,8 +16,8 @@ import pytest
 from localnet_ports import free_port_block
 from typer.testing import CliRunner
 
-from abci_app.localnet import Localnet
-from abci_app.rpc import CometRPC
+from race_node.localnet import Localnet
+from race_node.client.rpc import CometRPC
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -88,7 +88,7 @@ def test_four_validators_survive_a_killed_validator_and_converge(localnet_dir: P
     gov_params = race("gov", "params", *node0)
     assert gov_params == httpx.get(f"{gateway['rest']}/race/gov/v1/params", timeout=10).json()
     assert gov_params["params"]["voting_period_blocks"] == str(VOTING_PERIOD)
-    from abci_app.gen.race.v1 import query_pb2, query_pb2_grpc
+    from race_protocol.gen.race.v1 import query_pb2, query_pb2_grpc
 
     with grpc.insecure_channel(gateway["grpc"]) as channel:
         answer = query_pb2_grpc.QueryStub(channel).Price(query_pb2.QueryPriceRequest(),

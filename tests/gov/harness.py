@@ -11,10 +11,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from abci_app.modules import ModuleRegistry, load_modules, type_url_of
-from abci_app.modules.context import BlockInfo, Context, Event
-from abci_app.modules.errors import ChainError
-from abci_app.modules.params import PARAMS  # noqa: F401  (its table must exist)
+from abci_app.core.module import ModuleRegistry, load_modules, type_url_of
+from abci_app.core.context import BlockInfo, Context, Event
+from abci_app.core.errors import ChainError
+from abci_app.core.params import PARAMS  # noqa: F401  (its table must exist)
 from abci_app.store import CommittedState, Overlay
 from abci_app.tx import address_from_public_key
 

@@ -7,10 +7,10 @@ import grpc
 import pytest
 from fastapi.testclient import TestClient
 
-from abci_app.gateway.chain_queries import METHODS
-from abci_app.gateway.grpc_server import create_server
-from abci_app.gateway.rest import create_app
-from abci_app.gen.race.v1 import query_pb2, query_pb2_grpc
+from race_node.client.queries import METHODS
+from race_node.gateway.grpc_server import create_server
+from race_node.gateway.rest import create_app
+from race_protocol.gen.race.v1 import query_pb2, query_pb2_grpc
 
 
 def closed_port() -> int:

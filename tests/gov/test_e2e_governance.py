@@ -1,5 +1,5 @@
 """Governance and pricing end to end: a 4-validator localnet on loopback, driven through the
-`race` CLI, with the REST and gRPC gateways served by `python -m abci_app.gateway serve`.
+`race` CLI, with the REST and gRPC gateways served by `python -m race_node.gateway serve`.
 
 * A model is proposed, topped up with a deposit, voted in, becomes active, and its price
   per token shows in `race models list`.
@@ -24,8 +24,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from abci_app.localnet import Localnet
-from abci_app.node.home import NodeConfigError, find_cometbft
+from race_node.localnet import Localnet
+from race_node.node.home import NodeConfigError, find_cometbft
 from tests.e2e.localnet_ports import free_port_block
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
@@ -113,7 +113,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         net.wait_for_height(2, timeout=60)
         rest_port, grpc_port = free_ports(2)
         gateway = subprocess.Popen(
-            [sys.executable, "-m", "abci_app.gateway", "serve", "--node", net.node(0)["rpc"],
+            [sys.executable, "-m", "race_node.gateway", "serve", "--node", net.node(0)["rpc"],
              "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
             cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -198,8 +198,8 @@ def test_next_epoch_price_is_the_weighted_median_of_the_votes(network: Network) 
 
 
 def test_a_direct_model_registration_is_refused(network: Network) -> None:
-    from abci_app.cli import chain
-    from abci_app.gen.race.v1 import models_pb2
+    from governance import lookups as chain
+    from race_protocol.gen.race.v1 import models_pb2
     from abci_app.tx import build_signed_tx
 
     keyring = network.net.keyring(0)
@@ -219,8 +219,8 @@ def test_a_direct_model_registration_is_refused(network: Network) -> None:
 def test_gateways_answer_like_the_cli(network: Network) -> None:
     from google.protobuf import json_format
 
-    from abci_app.gateway.chain_queries import to_json
-    from abci_app.gen.race.v1 import query_pb2, query_pb2_grpc
+    from race_node.client.queries import to_json
+    from race_protocol.gen.race.v1 import query_pb2, query_pb2_grpc
 
     address = network.net.node(3)["account"]
     # (CLI args, REST path, gRPC method, request, how the CLI's JSON holds the answer)

@@ -5,7 +5,7 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from abci_app.gen.race.v1 import gov_pb2, models_pb2, pricing_pb2
+from race_protocol.gen.race.v1 import gov_pb2, models_pb2, pricing_pb2
 from tests.gov.harness import Chain, account
 
 UINT64 = st.integers(min_value=0, max_value=2**64 - 1)

@@ -16,10 +16,10 @@ import pytest
 
 import abci_app.tx as txlib
 from abci_app.app import RaceApp
-from abci_app.gen.race.v1 import gov_pb2, models_pb2
-from abci_app.gen.tendermint.abci import types_pb2 as abci
+from race_protocol.gen.race.v1 import gov_pb2, models_pb2
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 from abci_app.genesis import GenesisError, build_app_state, validate_app_state
-from abci_app.modules.context import BlockInfo, Context
+from abci_app.core.context import BlockInfo, Context
 from abci_app.modules.gov.escrow import authority_address
 from abci_app.modules.models import keeper as models
 from abci_app.store import CommittedState, Overlay
@@ -357,7 +357,7 @@ def test_malformed_entries_are_refused(mid_vote: tuple[Chain, dict[str, Any]]) -
 def test_open_period_that_ended_before_the_genesis_height_is_refused(
         mid_vote: tuple[Chain, dict[str, Any]]) -> None:
     """Proposal 3's voting period ends at 8: a chain starting at 9 would never close it."""
-    from abci_app.modules import load_modules
+    from abci_app.core.module import load_modules
     from abci_app.modules.staking import keeper as staking
 
     registry = load_modules()

@@ -1,6 +1,6 @@
 """Proposals on chain: deposits, votes, tallies, execution, and the txs that are refused."""
 
-from abci_app.gen.race.v1 import gov_pb2, models_pb2
+from race_protocol.gen.race.v1 import gov_pb2, models_pb2
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.gov import errors as gov_errors
 from abci_app.modules.gov.escrow import authority_address

@@ -2,8 +2,8 @@
 
 import pytest
 
-from abci_app.gen.race.v1 import pricing_pb2
-from abci_app.modules.errors import ChainError
+from race_protocol.gen.race.v1 import pricing_pb2
+from abci_app.core.errors import ChainError
 from abci_app.modules.pricing import keeper as pricing
 from abci_app.modules.pricing.errors import NO_VOTING_WEIGHT, PRICE_ABOVE_MAX, VOTER_NOT_SIGNER
 from tests.gov.harness import Chain, account

@@ -22,8 +22,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
-from gpu_sidecar.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 from gpu_sidecar.inference.prepare_models import (
     DEFAULT_MODEL_NAME,
     TINY_MODEL_NAME,

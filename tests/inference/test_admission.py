@@ -7,7 +7,7 @@ import asyncio
 import grpc
 import pytest
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 from tests.inference.conftest import (
     SMOLLM2,
     SMOLLM2_MAX_PROMPT_TOKENS,

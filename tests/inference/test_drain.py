@@ -11,7 +11,7 @@ import signal
 import grpc
 import pytest
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 from tests.inference.conftest import SMOLLM2, Sidecar, greedy, user
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 from tests.inference.conftest import SMOLLM2, greedy, user
 
 CAPITAL = user("What is the capital of France? Answer in one sentence.")

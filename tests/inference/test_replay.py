@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
-from gpu_sidecar.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 from tests.inference.conftest import (
     SMOLLM2,
     TINY,

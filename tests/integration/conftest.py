@@ -9,9 +9,9 @@ import pytest
 from race_cli import free_port_pair
 from typer.testing import CliRunner
 
-from abci_app.node.home import NodeConfigError, NodeHome, find_cometbft
-from abci_app.node.init import ConsensusTimings, init_single_node
-from abci_app.node.runner import NodeRunner
+from race_node.node.home import NodeConfigError, NodeHome, find_cometbft
+from race_node.node.init import ConsensusTimings, init_single_node
+from race_node.node.runner import NodeRunner
 
 GENESIS_BALANCE_NICOIN = 1_000_000 * 10**9
 

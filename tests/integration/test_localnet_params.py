@@ -13,14 +13,14 @@ import pytest
 from race_cli import race
 from typer.testing import CliRunner
 
-from abci_app.localnet import Localnet, LocalnetSpec
-from abci_app.localnet.params import (
+from race_node.localnet import Localnet, LocalnetSpec
+from race_node.node.genesis_params import (
     GenesisParamsError,
     check_genesis_params,
     merge_params,
     parse_param_assignments,
 )
-from abci_app.localnet.spec import LocalnetSpecError
+from race_node.localnet.spec import LocalnetSpecError
 
 REPO = Path(__file__).resolve().parents[2]
 

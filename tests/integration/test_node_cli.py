@@ -11,7 +11,7 @@ import pytest
 from race_cli import race, race_json
 from typer.testing import CliRunner
 
-from abci_app.node.runner import NodeRunner
+from race_node.node.runner import NodeRunner
 
 COMMANDS = [
     [], ["init"], ["start"], ["status"],

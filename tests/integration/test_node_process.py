@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from abci_app.node.home import NodeHome
-from abci_app.node.process import PidRecord
-from abci_app.rpc import CometRPC
+from race_node.node.home import NodeHome
+from race_node.node.process import PidRecord
+from race_node.client.rpc import CometRPC
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -79,7 +79,7 @@ def test_localnet_foreground_stops_every_validator_on_ctrl_c(tmp_path: Path) -> 
     """What `make run` does: `race localnet start --foreground`, then Ctrl-C."""
     from race_cli import free_port_pair
 
-    from abci_app.localnet import Localnet, LocalnetSpec
+    from race_node.localnet import Localnet, LocalnetSpec
 
     base = min(free_port_pair())
     net = Localnet.create(tmp_path / "net", LocalnetSpec(

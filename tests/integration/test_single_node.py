@@ -12,9 +12,9 @@ import time
 import pytest
 from race_cli import race_json
 
-from abci_app.node.home import NodeHome
-from abci_app.node.runner import NodeRunner
-from abci_app.rpc import CometRPC
+from race_node.node.home import NodeHome
+from race_node.node.runner import NodeRunner
+from race_node.client.rpc import CometRPC
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -71,8 +71,8 @@ def test_send_query_then_restart_keeps_state_and_app_hash(node: NodeRunner, cli)
 
 def test_app_killed_between_finalize_and_commit_replays_to_the_same_hash(
         busy_node_home: NodeHome, cli) -> None:
-    from abci_app.gen.race.v1 import bank_pb2
-    from abci_app.keyring import Keyring
+    from race_protocol.gen.race.v1 import bank_pb2
+    from race_node.client.keyring import Keyring
     from abci_app.tx import build_signed_tx
 
     keyring = Keyring(busy_node_home.keyring_dir)

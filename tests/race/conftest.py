@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_sidecar.race.config import SMALL_CONFIG, RaceConfig, gaussian_threshold_scaled
+from race_protocol.race.config import SMALL_CONFIG, RaceConfig, gaussian_threshold_scaled
 from gpu_sidecar.race.engine import RaceEngine
-from gpu_sidecar.race.seeds import node_seed
+from race_protocol.race.seeds import node_seed
 
 # One intra-op thread: on a shared 2-core machine OpenMP barriers under contention cost
 # more than the second core gains for these small matrices.
@@ -56,7 +56,7 @@ async def race_stub(engine: RaceEngine) -> AsyncIterator[object]:
     """A real sidecar gRPC server on a free loopback port hosting only the RaceEngine."""
     import grpc
 
-    from gpu_sidecar.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
+    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
     from gpu_sidecar.race.service import race_engine_registration
     from gpu_sidecar.server import SidecarServer
 

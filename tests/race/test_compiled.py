@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from gpu_sidecar.race.config import RaceConfig
+from race_protocol.race.config import RaceConfig
 from gpu_sidecar.race.engine import RaceEngine
-from gpu_sidecar.race.seeds import node_seed
+from race_protocol.race.seeds import node_seed
 
 from .conftest import NODE_KEY, RACE_SEED
 

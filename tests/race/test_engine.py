@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gpu_sidecar.race.calibrate import calibrate, main
-from gpu_sidecar.race.config import (
+from race_protocol.race.config import (
     PAPER_CONFIG,
     InvalidRaceConfig,
     RaceConfig,
@@ -25,7 +25,7 @@ from gpu_sidecar.race.engine import (
     auto_batch_size,
     resolve_dtype,
 )
-from gpu_sidecar.race.seeds import InvalidSeed, node_seed
+from race_protocol.race.seeds import InvalidSeed, node_seed
 
 from .conftest import NODE_KEY, RACE_SEED
 
@@ -119,8 +119,8 @@ def test_calibration_cli_prints_json(capsys: pytest.CaptureFixture[str]) -> None
 
 
 async def test_registration_serves_behind_the_sidecar_token(engine: RaceEngine) -> None:
-    from gpu_sidecar.gen.race.v1 import sidecar_pb2 as pb
-    from gpu_sidecar.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
+    from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
     from gpu_sidecar.race.service import race_engine_registration
     from gpu_sidecar.server import SidecarSecurity, SidecarServer
 

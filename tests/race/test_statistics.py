@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from gpu_sidecar.race.config import DISTANCE_SCALE, RaceConfig, gaussian_threshold_scaled
+from race_protocol.race.config import DISTANCE_SCALE, RaceConfig, gaussian_threshold_scaled
 from gpu_sidecar.race.engine import scale_distances
 
 # Bounds at 5 standard deviations: a correct engine fails them about once in 1.7 million runs.

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_sidecar.race.config import RaceConfig
+from race_protocol.race.config import RaceConfig
 from gpu_sidecar.race.engine import RaceEngine, scale_distances
-from gpu_sidecar.race.seeds import node_seed
-from gpu_sidecar.race.validation import (
+from race_protocol.race.seeds import node_seed
+from race_protocol.race.validation import (
     NonceStatus,
     binomial_upper_tail,
     critical_mismatches,

@@ -8,6 +8,7 @@ messages then do.
 
 from __future__ import annotations
 
+from abci_app.core.context import Context
 from abci_app.modules.auth import keeper
 from abci_app.modules.auth.errors import (
     ACCOUNT_NOT_FOUND,
@@ -17,16 +18,16 @@ from abci_app.modules.auth.errors import (
 )
 from abci_app.modules.auth.params import AuthParams
 from abci_app.modules.bank import keeper as bank
-from abci_app.modules.context import Context
 from abci_app.tx.codec import DecodedTx
 
 
-def check_and_charge(ctx: Context, tx: DecodedTx, params: AuthParams) -> None:
+def check_and_charge(ctx: Context, tx: DecodedTx) -> None:
     """Check sequence and fee against state, then charge the fee and advance the sequence.
 
-    Every check comes before the first write, so a refusal writes nothing (the app
-    relies on this to run the ante directly on the block's state).
+    The pipeline runs this on a branch (abci_app.core.pipeline), so a refusal leaves
+    nothing behind whatever it wrote before.
     """
+    params: AuthParams = ctx.params("auth")
     account = keeper.get_account(ctx, tx.signer)
     if account is None:
         raise ACCOUNT_NOT_FOUND(

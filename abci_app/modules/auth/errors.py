@@ -1,6 +1,6 @@
 """Auth refusals (codes 40-59)."""
 
-from abci_app.modules.errors import ErrorCode
+from abci_app.core.errors import ErrorCode
 
 ACCOUNT_NOT_FOUND = ErrorCode("auth", 40, "account not found")
 WRONG_SEQUENCE = ErrorCode("auth", 41, "wrong sequence")

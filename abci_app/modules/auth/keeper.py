@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from abci_app.core.context import Context
 from abci_app.modules.auth.tables import ACCOUNTS
-from abci_app.modules.context import Context
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.modules import Module, QueryRoute
+from abci_app.core.context import Context
+from abci_app.core.module import Module, QueryRoute
 from abci_app.modules.auth import keeper, params
 from abci_app.modules.auth.errors import ACCOUNT_NOT_FOUND, INVALID_ADDRESS, INVALID_GENESIS
 from abci_app.modules.auth.tables import ACCOUNTS
-from abci_app.modules.context import Context
 from abci_app.tx.keys import decode_address
 
 

@@ -1,6 +1,6 @@
 """Bank refusals (codes 60-79)."""
 
-from abci_app.modules.errors import ErrorCode
+from abci_app.core.errors import ErrorCode
 
 INVALID_ADDRESS = ErrorCode("bank", 60, "invalid address")
 INVALID_AMOUNT = ErrorCode("bank", 61, "invalid amount")

@@ -7,11 +7,11 @@ only by :func:`mint` and destroyed only by :func:`burn`.
 
 from __future__ import annotations
 
+from abci_app.core.context import Context
 from abci_app.modules.auth import keeper as auth
 from abci_app.modules.bank.denom import BASE_DENOM, format_amount
 from abci_app.modules.bank.errors import INSUFFICIENT_FUNDS, INVALID_AMOUNT, SUPPLY_CAP_EXCEEDED
 from abci_app.modules.bank.tables import BALANCES, SUPPLY
-from abci_app.modules.context import Context
 from abci_app.tx.keys import module_address
 
 FEE_COLLECTOR = "fee_collector"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.gen.race.v1.bank_pb2 import MsgSend
-from abci_app.modules import Module, MsgRoute, QueryRoute
+from abci_app.core.context import Context
+from abci_app.core.module import Module, MsgRoute, QueryRoute
 from abci_app.modules.bank import keeper, msgs, params
 from abci_app.modules.bank.denom import format_amount
 from abci_app.modules.bank.errors import INVALID_ADDRESS, INVALID_GENESIS
 from abci_app.modules.bank.tables import BALANCES, SUPPLY
-from abci_app.modules.context import Context
 from abci_app.tx.keys import decode_address
+from race_protocol.gen.race.v1.bank_pb2 import MsgSend
 
 
 def _amount_json(amount: int) -> dict[str, Any]:

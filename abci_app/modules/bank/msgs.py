@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from abci_app.gen.race.v1.bank_pb2 import MsgSend
+from abci_app.core.context import Context
 from abci_app.modules.bank import keeper
 from abci_app.modules.bank.errors import (
     INVALID_ADDRESS,
@@ -11,8 +11,8 @@ from abci_app.modules.bank.errors import (
     SIGNER_MISMATCH,
 )
 from abci_app.modules.bank.params import SUPPLY_CAP_NICOIN
-from abci_app.modules.context import Context
 from abci_app.tx.keys import decode_address
+from race_protocol.gen.race.v1.bank_pb2 import MsgSend
 
 
 def validate_basic_send(msg: MsgSend) -> None:

@@ -1,16 +1,17 @@
 """State access of the epochs module: which epoch the chain is in, and moving to the next.
 
-An epoch is a run of consecutive blocks; the FinalizeBlock of its last block runs every
-module's ``end_epoch`` hook (whitepaper Appendix J 3b: prices change "at the end of each
-epoch"). The length is read when an epoch starts, so a governance change to
-``epoch_length_blocks`` never shortens or stretches the epoch in progress.
+An epoch is a run of consecutive blocks; the FinalizeBlock of its last block fires the
+end-of-epoch hook, whose subscribers :mod:`abci_app.wiring` lists in order (whitepaper
+Appendix J 3b: prices change "at the end of each epoch"). The length is read when an
+epoch starts, so a governance change to ``epoch_length_blocks`` never shortens or
+stretches the epoch in progress.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
 from abci_app.modules.epochs.tables import CURRENT_EPOCH, CURRENT_KEY
 
 
@@ -58,7 +59,7 @@ def start_epoch(ctx: Context, number: int, start_height: int) -> Epoch:
 
 
 def end_epoch_if_due(ctx: Context) -> Epoch | None:
-    """At the epoch's last block: run every module's ``end_epoch`` and open the next epoch.
+    """At the epoch's last block: fire the end-of-epoch hook and open the next epoch.
 
     Returns the epoch that ended, or None when the block is not an epoch's last.
     """
@@ -67,6 +68,6 @@ def end_epoch_if_due(ctx: Context) -> Epoch | None:
         return None
     ctx.emit("epoch_end", epoch=epoch.number, start_height=epoch.start_height,
              end_height=ctx.block.height)
-    ctx.registry.run_end_epoch(ctx, epoch.number)
+    ctx.registry.hooks.run_epoch_end(ctx, epoch.number)
     start_epoch(ctx, epoch.number + 1, ctx.block.height + 1)
     return epoch

@@ -1,17 +1,16 @@
 """The epochs module: the chain's clock for periodic work.
 
 Epoch 1 starts at the first block. In the last block of each epoch, after its txs, this
-module's ``end_block`` runs every module's ``end_epoch`` hook in registry order (see
-``INSTALLED_MODULES``): pricing sets the next price there today, and the Race and rewards
-join the same hook.
+module's ``end_block`` fires the end-of-epoch hook; its subscribers, and their order, are
+written in :func:`abci_app.wiring.hooks` (pricing sets the next price there today).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from abci_app.modules import Module, QueryRoute
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
+from abci_app.core.module import Module, QueryRoute
 from abci_app.modules.epochs import keeper, params, queries, tables
 
 

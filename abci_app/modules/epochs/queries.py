@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
 from abci_app.modules.epochs import keeper
 
 

@@ -8,20 +8,17 @@ file is the one place pricing and gov read weight from, so a new source changes 
 
 from __future__ import annotations
 
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
+from abci_app.modules.staking import keeper as staking
 
 
 def voting_weight(ctx: Context, account: str) -> int:
     """The voting weight an account votes with now (0 when it operates no validator)."""
-    from abci_app.modules.staking import keeper as staking
-
     return int(staking.voting_power_of_account(ctx, account))
 
 
 def total_voting_weight(ctx: Context) -> int:
     """The voting weight of all validators together."""
-    from abci_app.modules.staking import keeper as staking
-
     return int(staking.total_voting_power(ctx))
 
 
@@ -31,7 +28,5 @@ def weighted_voters(ctx: Context) -> list[tuple[str | None, int]]:
     Sorted by consensus address, the staking module's order, so callers iterate
     deterministically.
     """
-    from abci_app.modules.staking import keeper as staking
-
     return [(validator.operator, int(validator.power))
             for validator in staking.validators(ctx) if validator.power > 0]

@@ -1,6 +1,6 @@
 """Error codes of the gov module (range 300-399; docs/modules.md section 7)."""
 
-from abci_app.modules.errors import ErrorCode
+from abci_app.core.errors import ErrorCode
 
 INVALID_PROPOSAL = ErrorCode("gov", 300, "invalid proposal")
 PROPOSAL_NOT_FOUND = ErrorCode("gov", 301, "proposal not found")
@@ -12,5 +12,4 @@ INVALID_DEPOSIT = ErrorCode("gov", 306, "invalid deposit")
 INITIAL_DEPOSIT_TOO_LOW = ErrorCode("gov", 307, "initial deposit too low")
 SIGNER_MISMATCH = ErrorCode("gov", 308, "address is not the signer")
 INVALID_ADDRESS = ErrorCode("gov", 309, "invalid address")
-GOVERNANCE_ONLY = ErrorCode("gov", 310, "only a passed proposal changes chain params")
 INVALID_PARAMS = ErrorCode("gov", 311, "invalid gov params")

@@ -12,8 +12,14 @@ proposal closes). The section is proto3 JSON, integers as decimal strings::
 
 Import checks everything it reads and refuses bad input with a GenesisError naming the
 entry: an unknown proposal referenced by a deposit or vote, a bad status or period, deposits
-that do not add up to a proposal's total, or a gov account that cannot pay back the
-deposits of the open proposals.
+that do not add up to a proposal's total, or an escrow that cannot pay back the deposits of
+the open proposals.
+
+Migration from genesis files written before proposals carried module messages
+(docs/governance.md, "Genesis migration"): a proposal with a legacy ``content`` object
+(``register_model``, ``retire_model``, ``update_model_params``, ``update_params`` or
+``text``) is read as the equivalent message list, and open proposals' deposits still held
+by the gov account move to the deposits' escrow account.
 """
 
 from __future__ import annotations
@@ -23,13 +29,18 @@ from dataclasses import replace
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 
-from abci_app.gen.race.v1 import gov_pb2
-from abci_app.modules.context import Context
-from abci_app.modules.errors import ChainError
-from abci_app.modules.gov import content, keeper
+from abci_app.core.authority import governance_authority
+from abci_app.core.context import Context
+from abci_app.core.errors import ChainError, GenesisError
+from abci_app.modules.bank import keeper as bank
+from abci_app.modules.gov import escrow, keeper, proposal_messages
 from abci_app.modules.gov.tables import COUNTERS, DEADLINES, DEPOSITS, NEXT_PROPOSAL_ID, VOTES
+from abci_app.tx import is_valid_address
+from abci_app.tx.codec import pack
+from race_protocol.gen.race.v1 import gov_pb2, models_pb2, params_pb2
 
 MAX_STORABLE = 2**63 - 1
 CLOSED_WITH_TALLY = (keeper.PASSED, keeper.REJECTED, keeper.VETOED, keeper.FAILED)
@@ -37,9 +48,16 @@ VOTE_OPTIONS = (gov_pb2.VOTE_OPTION_YES, gov_pb2.VOTE_OPTION_ABSTAIN, gov_pb2.VO
                 gov_pb2.VOTE_OPTION_NO_WITH_VETO)
 
 
-def _refuse(message: str) -> Exception:
-    from abci_app.genesis import GenesisError
+# The five kinds of the legacy ``content`` object, and the message each one became.
+LEGACY_CONTENT: dict[str, type[Message]] = {
+    "register_model": models_pb2.MsgRegisterModel,
+    "retire_model": models_pb2.MsgRetireModel,
+    "update_model_params": models_pb2.MsgUpdateModelParams,
+    "update_params": params_pb2.MsgUpdateParams,
+}
 
+
+def _refuse(message: str) -> Exception:
     return GenesisError(f"gov genesis: {message}")
 
 
@@ -115,17 +133,40 @@ def _parse(item: Any, message: Message, what: str) -> Any:
 
 
 def _check_address(address: str, what: str) -> None:
-    from abci_app.tx import is_valid_address
-
     if not is_valid_address(address):
         raise _refuse(f"{what} {address!r} is not a bech32 race1... address")
+
+
+def _legacy_messages(item: dict[str, Any], what: str) -> list[AnyMessage]:
+    """A pre-messages proposal's ``content`` as the messages it now carries."""
+    content = item.get("content")
+    if not isinstance(content, dict) or len(content) != 1:
+        raise _refuse(f"{what}: a legacy content object has exactly one kind, got {content!r}")
+    (kind, body), = content.items()
+    if kind == "text":
+        return []
+    message_type = LEGACY_CONTENT.get(kind)
+    if message_type is None or not isinstance(body, dict):
+        raise _refuse(f"{what}: unknown legacy content kind {kind!r}")
+    body = dict(body)
+    body.setdefault("authority", governance_authority())
+    if kind == "register_model":
+        body.setdefault("owner", item.get("proposer", ""))
+    return [pack(_parse(body, message_type(), f"{what} content.{kind}"))]
 
 
 def _read_proposals(ctx: Context, items: list[Any]) -> list[keeper.Proposal]:
     """Proposals by id, each with a known status consistent with its periods."""
     found: dict[int, keeper.Proposal] = {}
     for index, item in enumerate(items):
+        legacy: list[AnyMessage] | None = None
+        if isinstance(item, dict) and "content" in item:
+            legacy = _legacy_messages(item, f"proposals[{index}]")
+            item = {k: v for k, v in item.items() if k not in ("content", "kind")}
         message = _parse(item, gov_pb2.Proposal(), f"proposals[{index}]")
+        if legacy is not None:
+            message.messages.extend(legacy)
+            message.kind = proposal_messages.kind_of(legacy)
         what = f"proposal {message.id}"
         if not 1 <= message.id <= MAX_STORABLE:
             raise _refuse(f"proposals[{index}]: id must be between 1 and {MAX_STORABLE}")
@@ -135,16 +176,16 @@ def _read_proposals(ctx: Context, items: list[Any]) -> list[keeper.Proposal]:
             raise _refuse(f"{what} has status {message.status}; expected one of "
                           f"{', '.join(gov_pb2.ProposalStatus.keys()[1:])}")
         _check_address(message.proposer, f"{what} proposer")
-        if not message.HasField("content"):
-            raise _refuse(f"{what} has no content")
         try:
-            kind = content.kind_of(message.content)
             if message.status in keeper.OPEN_STATUSES:
-                content.validate_basic(message.content)
+                proposal_messages.unpack(ctx, message.messages)
+            else:
+                proposal_messages.check_shape(message.messages)
         except ChainError as bad:
-            raise _refuse(f"{what} content: {bad.log}") from None
+            raise _refuse(f"{what} messages: {bad.log}") from None
+        kind = proposal_messages.kind_of(message.messages)
         if message.kind != kind:
-            raise _refuse(f"{what} has kind {message.kind!r} but its content is {kind!r}")
+            raise _refuse(f"{what} has kind {message.kind!r} but its messages are {kind!r}")
         if message.total_deposit_nicoin > MAX_STORABLE:
             raise _refuse(f"{what} total_deposit_nicoin exceeds {MAX_STORABLE}")
         _check_periods(ctx, message, what)
@@ -155,7 +196,7 @@ def _read_proposals(ctx: Context, items: list[Any]) -> list[keeper.Proposal]:
         found[message.id] = keeper.Proposal(
             id=message.id, proposer=message.proposer, title=message.title,
             summary=message.summary, kind=kind,
-            content=message.content.SerializeToString(deterministic=True),
+            messages=keeper.encode_messages(message.messages),
             status=message.status, submit_height=message.submit_height,
             deposit_end_height=message.deposit_end_height,
             total_deposit_nicoin=message.total_deposit_nicoin,
@@ -279,30 +320,33 @@ def _read_votes(items: list[Any], by_id: dict[int, keeper.Proposal]
 
 def _check_escrow(ctx: Context, proposals: list[keeper.Proposal],
                   deposits: dict[tuple[int, str], int]) -> None:
-    """The gov account (bank genesis, imported before gov) holds every open deposit, so
-    each can be refunded or burned when its proposal closes."""
-    from abci_app.modules.bank import keeper as bank
-
+    """The escrow account (bank genesis, imported before gov) holds every open deposit, so
+    each can be refunded or burned when its proposal closes. A genesis written when the
+    gov account held deposits has them moved to the escrow account."""
     open_ids = {p.id for p in proposals if p.is_open}
     escrowed = sum(amount for (proposal_id, _), amount in sorted(deposits.items())
                    if proposal_id in open_ids)
-    held = bank.balance(ctx, keeper.authority_address())
+    held = bank.balance(ctx, escrow.escrow_address())
+    short = escrowed - held
+    if short > 0 and bank.balance(ctx, governance_authority()) >= short:
+        bank.send(ctx, governance_authority(), escrow.escrow_address(), short)
+        held += short
     if held < escrowed:
-        raise _refuse(f"the gov module account {keeper.authority_address()} holds {held} "
+        raise _refuse(f"the deposits' escrow account {escrow.escrow_address()} holds {held} "
                       f"nicoin but open proposals' deposits total {escrowed}; the bank "
                       "section must give it at least that")
 
 
 def _reserve(ctx: Context, proposal: keeper.Proposal) -> None:
-    """An open register-model proposal holds its model id as a proposed entry, as it did
-    on the original chain (the models section exports only active and retired models).
-    The entry is written as at the proposal's submission height, so state hashes the same."""
-    proposal_content = proposal.decoded_content()
-    if content.kind_of(proposal_content) != "register_model":
-        return
+    """An open proposal tells the proposal hooks again that it exists, as it did on the
+    original chain (e.g. a register-model proposal holds its model id, which the models
+    section does not export). They run as at the proposal's submission height, so state
+    hashes the same."""
     at_submission = Context(ctx.mode, replace(ctx.block, height=proposal.submit_height),
                             ctx.state, ctx.registry)
+    messages = proposal_messages.decoded(ctx, proposal.packed_messages())
     try:
-        content.on_submitted(at_submission, proposal.id, proposal.proposer, proposal_content)
+        ctx.registry.hooks.run_proposal_submitted(at_submission, proposal.id,
+                                                  proposal.proposer, messages)
     except ChainError as bad:
-        raise _refuse(f"proposal {proposal.id} cannot reserve its model id: {bad.log}") from None
+        raise _refuse(f"proposal {proposal.id} cannot be re-opened: {bad.log}") from None

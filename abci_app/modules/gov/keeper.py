@@ -11,13 +11,15 @@ The life of a proposal (whitepaper Appendix J, "Decentralized Model Registration
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from google.protobuf import json_format
+from google.protobuf.any_pb2 import Any as AnyMessage
 
-from abci_app.gen.race.v1 import gov_pb2
-from abci_app.modules.context import Context
+from abci_app.core.authority import governance_authority
+from abci_app.core.context import Context
 from abci_app.modules.epochs import weights
 from abci_app.modules.gov import escrow
 from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
@@ -30,6 +32,7 @@ from abci_app.modules.gov.tables import (
     VOTES,
 )
 from abci_app.modules.gov.tally import TallyOutcome, TallyResult, VoteOption, tally
+from race_protocol.gen.race.v1 import gov_pb2
 
 DEPOSIT_PERIOD = gov_pb2.PROPOSAL_STATUS_DEPOSIT_PERIOD
 VOTING_PERIOD = gov_pb2.PROPOSAL_STATUS_VOTING_PERIOD
@@ -40,7 +43,7 @@ DEPOSIT_FAILED = gov_pb2.PROPOSAL_STATUS_DEPOSIT_FAILED
 FAILED = gov_pb2.PROPOSAL_STATUS_FAILED
 OPEN_STATUSES = (DEPOSIT_PERIOD, VOTING_PERIOD)
 
-authority_address = escrow.authority_address
+authority_address = governance_authority
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Proposal:
     title: str
     summary: str
     kind: str
-    content: bytes
+    messages: bytes
     status: int
     submit_height: int
     deposit_end_height: int
@@ -70,13 +73,14 @@ class Proposal:
     def status_name(self) -> str:
         return gov_pb2.ProposalStatus.Name(self.status).removeprefix("PROPOSAL_STATUS_").lower()
 
-    def decoded_content(self) -> gov_pb2.ProposalContent:
-        return gov_pb2.ProposalContent.FromString(self.content)
+    def packed_messages(self) -> list[AnyMessage]:
+        """The messages it executes if it passes, still packed in ``Any``."""
+        return list(gov_pb2.ProposalMessages.FromString(self.messages).messages)
 
     def to_proto(self) -> gov_pb2.Proposal:
         message = gov_pb2.Proposal(
             id=self.id, proposer=self.proposer, title=self.title, summary=self.summary,
-            content=self.decoded_content(),
+            messages=self.packed_messages(),
             status=cast(gov_pb2.ProposalStatus, self.status),
             submit_height=self.submit_height, deposit_end_height=self.deposit_end_height,
             total_deposit_nicoin=self.total_deposit_nicoin,
@@ -123,22 +127,32 @@ def save_proposal(ctx: Context, proposal: Proposal) -> None:
     ctx.table(PROPOSALS).put(proposal.id, row)
 
 
+def peek_next_proposal_id(ctx: Context) -> int:
+    """The id the next proposal will get (1, 2, ...), without taking it."""
+    row = ctx.table(COUNTERS).get(NEXT_PROPOSAL_ID)
+    return 1 if row is None else int(row["value"])
+
+
 def next_proposal_id(ctx: Context) -> int:
     """Allocate the next proposal id (1, 2, ...)."""
-    counters = ctx.table(COUNTERS)
-    row = counters.get(NEXT_PROPOSAL_ID)
-    proposal_id = 1 if row is None else row["value"]
-    counters.put(NEXT_PROPOSAL_ID, {"value": proposal_id + 1})
+    proposal_id = peek_next_proposal_id(ctx)
+    ctx.table(COUNTERS).put(NEXT_PROPOSAL_ID, {"value": proposal_id + 1})
     return proposal_id
 
 
+def encode_messages(messages: Sequence[AnyMessage]) -> bytes:
+    """A proposal's messages as stored (``race.v1.ProposalMessages``)."""
+    stored = gov_pb2.ProposalMessages(messages=list(messages))
+    return stored.SerializeToString(deterministic=True)
+
+
 def create_proposal(ctx: Context, proposer: str, title: str, summary: str, kind: str,
-                    content: gov_pb2.ProposalContent) -> Proposal:
+                    messages: Sequence[AnyMessage]) -> Proposal:
     """Store a new proposal in its deposit period, with its deposit deadline queued."""
     params = ctx.params("gov")
     proposal = Proposal(
         id=next_proposal_id(ctx), proposer=proposer, title=title, summary=summary, kind=kind,
-        content=content.SerializeToString(deterministic=True), status=DEPOSIT_PERIOD,
+        messages=encode_messages(messages), status=DEPOSIT_PERIOD,
         submit_height=ctx.block.height,
         deposit_end_height=ctx.block.height + params.max_deposit_period_blocks,
         total_deposit_nicoin=0, voting_start_height=0, voting_end_height=0, final_tally=b"",

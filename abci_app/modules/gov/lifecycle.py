@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from abci_app.modules.context import Context
-from abci_app.modules.gov import content, keeper
+from abci_app.core.context import Context
+from abci_app.modules.gov import keeper, proposal_messages
 from abci_app.modules.gov.tally import TallyOutcome
 
 
@@ -28,7 +28,8 @@ def end_block(ctx: Context) -> None:
 
 def fail_deposit_period(ctx: Context, proposal: keeper.Proposal) -> None:
     """The minimum deposit was not reached in time: the proposal fails, deposits burn."""
-    content.on_not_passed(ctx, proposal.id, proposal.decoded_content())
+    messages = proposal_messages.decoded(ctx, proposal.packed_messages())
+    ctx.registry.hooks.run_proposal_closed(ctx, proposal.id, messages, False)
     keeper.settle_deposits(ctx, proposal, burn=True)
     keeper.save_proposal(ctx, replace(proposal, status=keeper.DEPOSIT_FAILED))
     ctx.emit("proposal_finished", proposal_id=proposal.id, status="deposit_failed",
@@ -42,16 +43,17 @@ def close_voting_period(ctx: Context, proposal: keeper.Proposal) -> None:
     final_tally = keeper.tally_proto(result).SerializeToString(deterministic=True)
     status = keeper.OUTCOME_STATUS[result.outcome]
     execution_log = ""
-    proposal_content = proposal.decoded_content()
+    packed = proposal.packed_messages()
     if result.outcome is TallyOutcome.PASSED:
-        execution_log = content.try_execute(ctx, proposal.id, proposal_content)
+        execution_log = proposal_messages.try_execute(ctx, proposal.id, packed)
         if execution_log:
             status = keeper.FAILED
             ctx.emit("proposal_execution_failed", proposal_id=proposal.id, log=execution_log)
         else:
             ctx.emit("proposal_executed", proposal_id=proposal.id, kind=proposal.kind)
-    if status != keeper.PASSED:
-        content.on_not_passed(ctx, proposal.id, proposal_content)
+    ctx.registry.hooks.run_proposal_closed(ctx, proposal.id,
+                                           proposal_messages.decoded(ctx, packed),
+                                           status == keeper.PASSED)
     keeper.settle_deposits(ctx, proposal, burn=result.outcome is TallyOutcome.VETOED)
     closed = replace(proposal, status=status, final_tally=final_tally,
                      execution_log=execution_log)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.gen.race.v1 import gov_pb2
-from abci_app.modules import Module, MsgRoute, QueryRoute
-from abci_app.modules.context import Context
-from abci_app.modules.gov import genesis, keeper, lifecycle, msgs, params, queries, tables
+from abci_app.core.context import Context
+from abci_app.core.module import Module, MsgRoute, QueryRoute
+from abci_app.modules.bank import keeper as bank
+from abci_app.modules.gov import escrow, genesis, keeper, lifecycle, msgs, params, queries, tables
+from race_protocol.gen.race.v1 import gov_pb2
 
 
 class GovModule(Module):
@@ -21,8 +22,6 @@ class GovModule(Module):
         MsgRoute(gov_pb2.MsgSubmitProposal, msgs.validate_basic_submit, msgs.handle_submit),
         MsgRoute(gov_pb2.MsgDeposit, msgs.validate_basic_deposit, msgs.handle_deposit),
         MsgRoute(gov_pb2.MsgVote, msgs.validate_basic_vote, msgs.handle_vote),
-        MsgRoute(gov_pb2.MsgUpdateParams, msgs.validate_basic_update_params,
-                 msgs.handle_update_params),
     )
     query_routes = (
         QueryRoute("proposals", queries.proposals),
@@ -47,10 +46,8 @@ class GovModule(Module):
         lifecycle.end_block(ctx)
 
     def check_invariants(self, ctx: Context) -> list[str]:
-        """Each proposal's total equals its deposits, and the gov module account holds at
-        least the deposits of every open proposal (refunds and burns can always be paid)."""
-        from abci_app.modules.bank import keeper as bank
-
+        """Each proposal's total equals its deposits, and the deposits' escrow account holds
+        at least the deposits of every open proposal (refunds and burns can always be paid)."""
         broken: list[str] = []
         escrowed = 0
         for proposal in keeper.list_proposals(ctx):
@@ -60,10 +57,10 @@ class GovModule(Module):
                               f" nicoin of deposits but its deposits sum to {total}")
             if proposal.is_open:
                 escrowed += total
-        held = bank.balance(ctx, keeper.authority_address())
+        held = bank.balance(ctx, escrow.escrow_address())
         if held < escrowed:
-            broken.append(f"the gov account holds {held} nicoin, less than the {escrowed} "
-                          "nicoin deposited in open proposals")
+            broken.append(f"the deposits' escrow account holds {held} nicoin, less than the "
+                          f"{escrowed} nicoin deposited in open proposals")
         return broken
 
 

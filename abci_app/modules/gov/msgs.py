@@ -1,14 +1,11 @@
-"""The gov module's messages: submit a proposal, deposit, vote; and the param-change message
-that only a passed proposal may carry out."""
+"""The gov module's messages: submit a proposal, deposit, vote."""
 
 from __future__ import annotations
 
-from abci_app.gen.race.v1 import gov_pb2
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
 from abci_app.modules.epochs import weights
-from abci_app.modules.gov import content, keeper
+from abci_app.modules.gov import keeper, proposal_messages
 from abci_app.modules.gov.errors import (
-    GOVERNANCE_ONLY,
     INITIAL_DEPOSIT_TOO_LOW,
     INVALID_ADDRESS,
     INVALID_DEPOSIT,
@@ -19,6 +16,8 @@ from abci_app.modules.gov.errors import (
     PROPOSAL_CLOSED,
     SIGNER_MISMATCH,
 )
+from abci_app.tx import is_valid_address
+from race_protocol.gen.race.v1 import gov_pb2
 
 MAX_TITLE = 140
 MAX_SUMMARY = 10_000
@@ -32,8 +31,6 @@ OPTION_NAMES = {
 
 
 def _check_address(address: str, field: str) -> None:
-    from abci_app.tx import is_valid_address
-
     if not is_valid_address(address):
         raise INVALID_ADDRESS(f"{field} {address!r} is not a bech32 race1... address")
 
@@ -61,7 +58,7 @@ def _closed_log(proposal: keeper.Proposal) -> str:
 # --- MsgSubmitProposal ------------------------------------------------------------------
 
 def validate_basic_submit(msg: gov_pb2.MsgSubmitProposal) -> None:
-    """Stateless: proposer, title, summary, deposit amount and the content's own checks."""
+    """Stateless: proposer, title, summary, deposit amount, and how many messages."""
     _check_address(msg.proposer, "proposer")
     if not msg.title.strip() or len(msg.title) > MAX_TITLE:
         raise INVALID_PROPOSAL(f"title must be 1-{MAX_TITLE} characters")
@@ -69,11 +66,15 @@ def validate_basic_submit(msg: gov_pb2.MsgSubmitProposal) -> None:
         raise INVALID_PROPOSAL(f"summary must be at most {MAX_SUMMARY} characters")
     if msg.initial_deposit_nicoin > MAX_AMOUNT:
         raise INVALID_DEPOSIT(f"initial_deposit_nicoin must be at most {MAX_AMOUNT}")
-    content.validate_basic(msg.content)
+    proposal_messages.check_shape(msg.messages)
 
 
 def handle_submit(ctx: Context, msg: gov_pb2.MsgSubmitProposal) -> None:
-    """Open a proposal in its deposit period and escrow the initial deposit."""
+    """Open a proposal in its deposit period and escrow the initial deposit.
+
+    Its messages must execute on today's state (a dry run in a dropped branch); a refusal
+    keeps the failing message's own code.
+    """
     _check_signer(ctx, msg.proposer, "proposer")
     params = ctx.params("gov")
     if msg.initial_deposit_nicoin < params.min_initial_deposit_nicoin:
@@ -81,11 +82,13 @@ def handle_submit(ctx: Context, msg: gov_pb2.MsgSubmitProposal) -> None:
             f"initial deposit {msg.initial_deposit_nicoin} nicoin is below "
             f"min_initial_deposit_nicoin ({params.min_initial_deposit_nicoin})"
         )
-    kind = content.kind_of(msg.content)
-    content.validate_against_state(ctx, msg.content)
+    unpacked = proposal_messages.check_executable(ctx, keeper.peek_next_proposal_id(ctx),
+                                                  msg.messages)
+    kind = proposal_messages.kind_of(msg.messages)
     proposal = keeper.create_proposal(ctx, msg.proposer, msg.title, msg.summary, kind,
-                                      msg.content)
-    content.on_submitted(ctx, proposal.id, msg.proposer, msg.content)
+                                      msg.messages)
+    ctx.registry.hooks.run_proposal_submitted(ctx, proposal.id, msg.proposer,
+                                              [message for _, message in unpacked])
     ctx.emit("submit_proposal", proposal_id=proposal.id, proposer=msg.proposer, kind=kind,
              title=msg.title, deposit_end_height=proposal.deposit_end_height,
              initial_deposit_nicoin=msg.initial_deposit_nicoin)
@@ -140,20 +143,3 @@ def handle_vote(ctx: Context, msg: gov_pb2.MsgVote) -> None:
     replaced = keeper.record_vote(ctx, proposal.id, msg.voter, msg.option)
     ctx.emit("proposal_vote", proposal_id=proposal.id, voter=msg.voter,
              option=OPTION_NAMES[msg.option], weight=weight, replaced=str(replaced).lower())
-
-
-# --- MsgUpdateParams --------------------------------------------------------------------
-
-def validate_basic_update_params(msg: gov_pb2.MsgUpdateParams) -> None:
-    if not msg.changes:
-        raise INVALID_PROPOSAL("at least one param change is needed")
-
-
-def handle_update_params(ctx: Context, msg: gov_pb2.MsgUpdateParams) -> None:
-    """Refused for every tx: chain params change only when a proposal passes."""
-    if ctx.signer != keeper.authority_address() or msg.authority != ctx.signer:
-        raise GOVERNANCE_ONLY(
-            "submit a param change proposal with `race gov propose param MODULE.KEY=VALUE`"
-        )
-    changed = gov_pb2.ProposalContent(update_params=msg)
-    content.execute(ctx, 0, changed)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.gen.race.v1 import gov_pb2
-from abci_app.modules.context import Context
-from abci_app.modules.errors import BAD_QUERY
+from abci_app.core.context import Context
+from abci_app.core.errors import BAD_QUERY
 from abci_app.modules.gov import keeper
+from race_protocol.gen.race.v1 import gov_pb2
 
 
 def _proposal_id(args: list[str], route: str) -> int:

@@ -12,8 +12,8 @@ PROPOSALS = Table(
     Column("title", String, nullable=False),
     Column("summary", String, nullable=False),
     Column("kind", String, nullable=False),
-    # race.v1.ProposalContent, encoded.
-    Column("content", LargeBinary, nullable=False),
+    # race.v1.ProposalMessages, encoded: what the proposal executes if it passes.
+    Column("messages", LargeBinary, nullable=False),
     Column("status", Integer, nullable=False),
     Column("submit_height", BigInteger, nullable=False),
     Column("deposit_end_height", BigInteger, nullable=False),

@@ -1,6 +1,6 @@
 """Error codes of the models module (range 200-299; docs/modules.md section 7)."""
 
-from abci_app.modules.errors import ErrorCode
+from abci_app.core.errors import ErrorCode
 
 GOVERNANCE_ONLY = ErrorCode("models", 200, "only governance changes the model registry")
 INVALID_MODEL = ErrorCode("models", 201, "invalid model")

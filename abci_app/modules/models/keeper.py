@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from abci_app.gen.race.v1 import models_pb2
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
 from abci_app.modules.models.errors import (
     INVALID_MODEL,
     MODEL_EXISTS,
@@ -22,6 +21,8 @@ from abci_app.modules.models.errors import (
     MODEL_NOT_FOUND,
 )
 from abci_app.modules.models.tables import MODELS
+from abci_app.modules.pricing import keeper as pricing
+from race_protocol.gen.race.v1 import models_pb2
 
 PROPOSED = models_pb2.MODEL_STATUS_PROPOSED
 ACTIVE = models_pb2.MODEL_STATUS_ACTIVE
@@ -102,8 +103,6 @@ def active_model(ctx: Context, model_id: str) -> ModelEntry:
 
 def price_per_token(ctx: Context, entry: ModelEntry) -> int:
     """Nicoin per token: units of compute per token x price per unit (Appendix J)."""
-    from abci_app.modules.pricing import keeper as pricing
-
     return entry.units_of_compute_per_token * pricing.current_price(ctx)
 
 
@@ -185,7 +184,7 @@ def validate_update(ctx: Context, msg: models_pb2.MsgUpdateModelParams) -> Model
     return replace(entry, updated_height=ctx.block.height, **changes)
 
 
-# --- changes, called by the gov module -------------------------------------------------
+# --- changes: by passed proposals, and the reservation hooks ----------------------------
 
 def add_proposed(ctx: Context, msg: models_pb2.MsgRegisterModel, owner: str,
                  proposal_id: int) -> ModelEntry:
@@ -221,9 +220,20 @@ def withdraw_proposed(ctx: Context, model_id: str, proposal_id: int) -> None:
         ctx.emit("model_proposal_withdrawn", model_id=model_id, proposal_id=proposal_id)
 
 
+def register(ctx: Context, msg: models_pb2.MsgRegisterModel, owner: str,
+             proposal_id: int) -> ModelEntry:
+    """Register a model as active: the proposal ``proposal_id`` passed (its reserved
+    *proposed* entry activates), or genesis registers it directly (``proposal_id`` 0)."""
+    reserved = get_model(ctx, msg.id)
+    if (proposal_id and reserved is not None and reserved.status == PROPOSED
+            and reserved.proposal_id == proposal_id):
+        return activate(ctx, msg.id, proposal_id)
+    return register_active(ctx, msg, owner, proposal_id)
+
+
 def register_active(ctx: Context, msg: models_pb2.MsgRegisterModel, owner: str,
                     proposal_id: int) -> ModelEntry:
-    """Register directly as active (genesis, or the authority's own message)."""
+    """Register directly as active (genesis, or a proposal that reserved nothing)."""
     validate_registration(ctx, msg)
     entry = ModelEntry(msg.id, msg.source.hf_repo, msg.source.revision,
                        msg.units_of_compute_per_token, msg.max_context,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from abci_app.gen.race.v1 import models_pb2
-from abci_app.modules import Module, MsgRoute, QueryRoute
-from abci_app.modules.context import Context
+from google.protobuf.message import Message
+
+from abci_app.core.context import Context
+from abci_app.core.module import Module, MsgRoute, QueryRoute
 from abci_app.modules.models import keeper, msgs, params, queries, tables
 from abci_app.modules.models.errors import INVALID_MODEL
+from race_protocol.gen.race.v1 import models_pb2
 
 
 class ModelsModule(Module):
@@ -72,6 +75,23 @@ class ModelsModule(Module):
             }
             for e in keeper.list_models(ctx) if e.status in (keeper.ACTIVE, keeper.RETIRED)
         ]}
+
+    def after_proposal_submitted(self, ctx: Context, proposal_id: int, proposer: str,
+                                 messages: Sequence[Message]) -> None:
+        """A proposal to register a model reserves its id as *proposed* while it is open,
+        so two open proposals can never register the same id."""
+        for message in messages:
+            if isinstance(message, models_pb2.MsgRegisterModel):
+                keeper.add_proposed(ctx, message, message.owner or proposer, proposal_id)
+
+    def after_proposal_closed(self, ctx: Context, proposal_id: int,
+                              messages: Sequence[Message], executed: bool) -> None:
+        """A registration that did not execute frees the id it reserved."""
+        if executed:
+            return
+        for message in messages:
+            if isinstance(message, models_pb2.MsgRegisterModel):
+                keeper.withdraw_proposed(ctx, message.id, proposal_id)
 
 
 MODULE = ModelsModule()

@@ -1,4 +1,4 @@
-"""The registry's messages. They run only as the content of a passed gov proposal.
+"""The registry's messages. They run only as messages of a passed gov proposal.
 
 Whitepaper Appendix J: models are "proposed and voted on before they are approved". A tx
 that carries one of these messages itself is refused with ``GOVERNANCE_ONLY`` (code 200):
@@ -7,16 +7,15 @@ its authority would have to be the gov module account, which has no private key.
 
 from __future__ import annotations
 
-from abci_app.gen.race.v1 import models_pb2
-from abci_app.modules.context import Context
+from abci_app.core.authority import governance_authority
+from abci_app.core.context import Context
 from abci_app.modules.models import keeper
 from abci_app.modules.models.errors import GOVERNANCE_ONLY, INVALID_MODEL
+from race_protocol.gen.race.v1 import models_pb2
 
 
 def _require_governance(ctx: Context, authority: str, action: str, command: str) -> None:
-    from abci_app.modules.gov.keeper import authority_address
-
-    if ctx.signer != authority_address() or authority != authority_address():
+    if ctx.signer != governance_authority() or authority != governance_authority():
         raise GOVERNANCE_ONLY(
             f"{action} takes a governance proposal; submit one with `{command}`"
         )
@@ -47,18 +46,18 @@ def handle_register(ctx: Context, msg: models_pb2.MsgRegisterModel) -> None:
     """Refused unless signed by the gov module account (never, for a user tx)."""
     _require_governance(ctx, msg.authority, "registering a model",
                         "race gov propose model")
-    keeper.register_active(ctx, msg, msg.owner or msg.authority, 0)
+    keeper.register(ctx, msg, msg.owner or msg.authority, ctx.proposal_id)
 
 
 def handle_retire(ctx: Context, msg: models_pb2.MsgRetireModel) -> None:
     """Refused unless signed by the gov module account."""
     _require_governance(ctx, msg.authority, "retiring a model",
                         "race gov propose retire-model")
-    keeper.retire(ctx, msg.id, 0)
+    keeper.retire(ctx, msg.id, ctx.proposal_id)
 
 
 def handle_update(ctx: Context, msg: models_pb2.MsgUpdateModelParams) -> None:
     """Refused unless signed by the gov module account."""
     _require_governance(ctx, msg.authority, "changing a model's parameters",
                         "race gov propose update-model")
-    keeper.update(ctx, msg, 0)
+    keeper.update(ctx, msg, ctx.proposal_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.gen.race.v1 import models_pb2
-from abci_app.modules.context import Context
-from abci_app.modules.errors import BAD_QUERY
+from abci_app.core.context import Context
+from abci_app.core.errors import BAD_QUERY
 from abci_app.modules.models import keeper
 from abci_app.modules.models.errors import MODEL_NOT_FOUND
+from abci_app.modules.pricing import keeper as pricing
+from race_protocol.gen.race.v1 import models_pb2
 
 
 def _status_filter(args: list[str]) -> int:
@@ -25,8 +26,6 @@ def _status_filter(args: list[str]) -> int:
 
 def models(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
     """``/models/list[/<status>]``: entries by id with their price per token."""
-    from abci_app.modules.pricing import keeper as pricing
-
     entries = keeper.list_models(ctx, _status_filter(args))
     return {
         "models": [e.as_json() for e in entries],
@@ -48,8 +47,6 @@ def model(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
 
 def pricing_table(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
     """``/models/pricing``: active models and their price per token now."""
-    from abci_app.modules.pricing import keeper as pricing
-
     price = pricing.current_price(ctx)
     return {"prices": [
         {

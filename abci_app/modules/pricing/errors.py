@@ -1,6 +1,6 @@
 """Error codes of the pricing module (range 100-199; docs/modules.md section 7)."""
 
-from abci_app.modules.errors import ErrorCode
+from abci_app.core.errors import ErrorCode
 
 INVALID_PRICE = ErrorCode("pricing", 100, "invalid price")
 NO_VOTING_WEIGHT = ErrorCode("pricing", 101, "no voting weight")

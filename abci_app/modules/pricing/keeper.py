@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
 from abci_app.modules.epochs import weights
 from abci_app.modules.pricing.median import weighted_median
 from abci_app.modules.pricing.tables import CURRENT_KEY, PRICE_HISTORY, PRICE_STATE, PRICE_VOTES

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.gen.race.v1 import pricing_pb2
-from abci_app.modules import Module, MsgRoute, QueryRoute
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
+from abci_app.core.module import Module, MsgRoute, QueryRoute
 from abci_app.modules.pricing import keeper, msgs, params, queries, tables
 from abci_app.modules.pricing.errors import INVALID_PARAMS
+from race_protocol.gen.race.v1 import pricing_pb2
 
 
 class PricingModule(Module):
@@ -57,7 +57,8 @@ class PricingModule(Module):
                       for v in keeper.price_votes(ctx)],
         }
 
-    def end_epoch(self, ctx: Context, epoch: int) -> None:
+    def after_epoch_end(self, ctx: Context, epoch: int) -> None:
+        """The end-of-epoch hook: the weighted median becomes the next epoch's price."""
         keeper.close_epoch(ctx, epoch)
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from abci_app.gen.race.v1 import pricing_pb2
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
 from abci_app.modules.epochs import keeper as epochs
 from abci_app.modules.epochs import weights
 from abci_app.modules.pricing import keeper
@@ -15,12 +14,12 @@ from abci_app.modules.pricing.errors import (
     VOTER_NOT_SIGNER,
 )
 from abci_app.modules.pricing.params import MAX_STORABLE_PRICE
+from abci_app.tx import is_valid_address
+from race_protocol.gen.race.v1 import pricing_pb2
 
 
 def check_address(address: str, field: str) -> None:
     """A bech32 ``race1...`` address, or INVALID_ADDRESS naming the field."""
-    from abci_app.tx import is_valid_address
-
     if not is_valid_address(address):
         raise INVALID_ADDRESS(f"{field} {address!r} is not a bech32 race1... address")
 

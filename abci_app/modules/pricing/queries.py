@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
+from abci_app.core.errors import BAD_QUERY
 from abci_app.modules.epochs import keeper as epochs
 from abci_app.modules.epochs import weights
-from abci_app.modules.errors import BAD_QUERY
 from abci_app.modules.pricing import keeper
+from abci_app.tx import is_valid_address
 
 
 def _vote_json(vote: keeper.PriceVote) -> dict[str, Any]:
@@ -36,8 +37,6 @@ def price(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
 
 def vote(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
     """``/pricing/vote/<address>``: one voter's vote (``QueryPriceVoteResponse``)."""
-    from abci_app.tx import is_valid_address
-
     if len(args) != 1 or not is_valid_address(args[0]):
         raise BAD_QUERY("use /pricing/vote/<race1... address>")
     found = keeper.price_vote(ctx, args[0])

@@ -1,6 +1,6 @@
 """Staking refusals (codes 80-99)."""
 
-from abci_app.modules.errors import ErrorCode
+from abci_app.core.errors import ErrorCode
 
 INVALID_PUB_KEY = ErrorCode("staking", 80, "invalid validator public key")
 INVALID_POWER = ErrorCode("staking", 81, "invalid validator power")

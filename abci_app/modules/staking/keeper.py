@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
 from abci_app.modules.staking.errors import (
     EMPTY_VALIDATOR_SET,
     INVALID_POWER,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from abci_app.modules import Module, QueryRoute
-from abci_app.modules.context import Context
+from abci_app.core.context import Context
+from abci_app.core.module import Module, QueryRoute
 from abci_app.modules.staking import keeper
 from abci_app.modules.staking.errors import INVALID_GENESIS
 from abci_app.modules.staking.tables import PENDING_UPDATES, VALIDATORS

@@ -1,0 +1,51 @@
+"""Hooks between modules: who is told when an epoch ends or a proposal opens or closes.
+
+Cosmos SDK style: a module that fires a hook never names its subscribers. The app wires
+them once, in :func:`abci_app.wiring.hooks`, and the order written there is the order
+they run in, on every validator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from abci_app.core.context import Context
+
+EpochEndHook = Callable[[Context, int], None]
+ProposalSubmittedHook = Callable[[Context, int, str, Sequence[Message]], None]
+ProposalClosedHook = Callable[[Context, int, Sequence[Message], bool], None]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The subscribers of each hook, in the order they run.
+
+    * ``epoch_end(ctx, epoch)``: in the FinalizeBlock of an epoch's last block, after the
+      block's txs (the epochs module fires it). A validator power change made here
+      reaches CometBFT in the same block's ``validator_updates``.
+    * ``proposal_submitted(ctx, proposal_id, proposer, messages)``: a governance proposal
+      carrying ``messages`` was accepted.
+    * ``proposal_closed(ctx, proposal_id, messages, executed)``: its voting or deposit
+      period ended; ``executed`` says whether its messages ran.
+    """
+
+    epoch_end: tuple[EpochEndHook, ...] = ()
+    proposal_submitted: tuple[ProposalSubmittedHook, ...] = ()
+    proposal_closed: tuple[ProposalClosedHook, ...] = ()
+
+    def run_epoch_end(self, ctx: Context, epoch: int) -> None:
+        for hook in self.epoch_end:
+            hook(ctx, epoch)
+
+    def run_proposal_submitted(self, ctx: Context, proposal_id: int, proposer: str,
+                               messages: Sequence[Message]) -> None:
+        for hook in self.proposal_submitted:
+            hook(ctx, proposal_id, proposer, messages)
+
+    def run_proposal_closed(self, ctx: Context, proposal_id: int,
+                            messages: Sequence[Message], executed: bool) -> None:
+        for hook in self.proposal_closed:
+            hook(ctx, proposal_id, messages, executed)

@@ -1,0 +1,77 @@
+"""How the app is assembled: which modules, in which order, and who hears which hook.
+
+The one place the consensus order is written (Cosmos SDK's ``app.go``). Every validator
+must run the same wiring, so changing anything here is a chain upgrade.
+
+* Genesis import and ``begin_block`` run in :data:`INSTALLED_MODULES` order.
+* ``end_block`` runs in :data:`END_BLOCK_ORDER`. The epochs module fires the end-of-epoch
+  hook from its ``end_block``, so every module whose ``end_block`` must see the new
+  epoch's values comes after it.
+* After every ``end_block``, the staking module's queued power changes become the
+  block's ``validator_updates`` (:meth:`abci_app.app.RaceApp.finalize_block`): a power
+  change made in an end-of-epoch hook reaches CometBFT in the same block.
+* :func:`hooks` lists each hook's subscribers in the order they run.
+"""
+
+from __future__ import annotations
+
+from abci_app.core.context import Context
+from abci_app.core.hooks import Hooks
+from abci_app.core.module import Module
+from abci_app.core.pipeline import TxPipeline
+from abci_app.core.registry import ModuleRegistry
+from abci_app.core.stateless import EnvelopeLimits
+from abci_app.modules import auth, bank, epochs, gov, models, params, pricing, staking
+from abci_app.modules.auth.ante import check_and_charge
+
+INSTALLED_MODULES: tuple[Module, ...] = (
+    auth.MODULE,
+    bank.MODULE,
+    staking.MODULE,
+    epochs.MODULE,
+    params.MODULE,
+    pricing.MODULE,
+    models.MODULE,
+    gov.MODULE,
+)
+
+END_BLOCK_ORDER: tuple[str, ...] = (
+    "auth", "bank", "staking", "params", "epochs", "pricing", "models", "gov",
+)
+
+
+def hooks() -> Hooks:
+    """Each hook's subscribers, in the order they run on every validator."""
+    return Hooks(
+        # Whitepaper Appendix J 3b: the weighted median of the price votes becomes the
+        # next epoch's price at the end of each epoch.
+        epoch_end=(pricing.MODULE.after_epoch_end,),
+        # A register-model proposal reserves its model id while it is open, and frees it
+        # when it closes without executing.
+        proposal_submitted=(models.MODULE.after_proposal_submitted,),
+        proposal_closed=(models.MODULE.after_proposal_closed,),
+    )
+
+
+def build_registry(modules: tuple[Module, ...] = INSTALLED_MODULES,
+                   hook_set: Hooks | None = None,
+                   end_block_order: tuple[str, ...] | None = None) -> ModuleRegistry:
+    """The registry of the installed modules, with the hooks wired.
+
+    Build it before opening a :class:`~abci_app.store.CommittedState`: importing a
+    module declares its tables, and the store creates every declared table.
+    """
+    if end_block_order is None and modules is INSTALLED_MODULES:
+        end_block_order = END_BLOCK_ORDER
+    return ModuleRegistry(modules, hook_set if hook_set is not None else hooks(),
+                          end_block_order)
+
+
+def _envelope_limits(ctx: Context) -> EnvelopeLimits:
+    limits: EnvelopeLimits = ctx.params("auth")
+    return limits
+
+
+def tx_pipeline(registry: ModuleRegistry) -> TxPipeline:
+    """The tx rules: the auth module's envelope limits and its ante handler."""
+    return TxPipeline(registry, _envelope_limits, check_and_charge)

@@ -1,0 +1,148 @@
+"""The ``race.v1.Query`` methods as ABCI queries: one table the CLI, REST and gRPC all use.
+
+Each method of the ``race.v1.Query`` service (proto/race/v1/query.proto) maps to the ABCI
+query path a module answers (docs/modules.md section 11) and to the protobuf response the
+module's JSON parses into. Every surface goes through :meth:`ChainQueries.call`, so the CLI,
+the REST gateway and the gRPC gateway cannot disagree about an answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from race_node.client.rpc import CometRPC, RPCError
+from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
+
+
+class QueryFailed(Exception):
+    """The chain refused a query: ``code`` and ``log`` are the app's, e.g. 301 for an
+    unknown proposal. ``code`` 0 with ``unreachable`` set means the node did not answer."""
+
+    def __init__(self, code: int, codespace: str, log: str, unreachable: bool = False) -> None:
+        super().__init__(log)
+        self.code = code
+        self.codespace = codespace
+        self.log = log
+        self.unreachable = unreachable
+
+
+# App codes that mean "no such thing" (for HTTP 404 / gRPC NOT_FOUND).
+NOT_FOUND_CODES = frozenset({40, 203, 301})
+# App codes that mean "the request was malformed" (HTTP 400 / gRPC INVALID_ARGUMENT).
+BAD_REQUEST_CODES = frozenset({2, 4, 10, 11})
+
+
+def _model_status(request: Any) -> str:
+    if not request.status:
+        return ""
+    return "/" + models_pb2.ModelStatus.Name(request.status).removeprefix("MODEL_STATUS_").lower()
+
+
+def _proposal_status(request: Any) -> str:
+    if not request.status:
+        return ""
+    name = gov_pb2.ProposalStatus.Name(request.status).removeprefix("PROPOSAL_STATUS_")
+    return "/" + name.lower()
+
+
+@dataclass(frozen=True)
+class QueryMethod:
+    """One ``race.v1.Query`` method: its messages and the ABCI path for a request."""
+
+    name: str
+    request_type: type[Message]
+    response_type: type[Message]
+    abci_path: Callable[[Any], str]
+    # The module answers with bare params: wrap them as {"params": ...}.
+    wrap_params: bool = False
+
+
+METHODS: dict[str, QueryMethod] = {m.name: m for m in (
+    QueryMethod("Epoch", query_pb2.QueryEpochRequest, query_pb2.QueryEpochResponse,
+                lambda r: "/epochs/current"),
+    QueryMethod("EpochParams", query_pb2.QueryEpochParamsRequest,
+                query_pb2.QueryEpochParamsResponse, lambda r: "/epochs/params", True),
+    QueryMethod("Price", query_pb2.QueryPriceRequest, query_pb2.QueryPriceResponse,
+                lambda r: "/pricing/price"),
+    QueryMethod("PriceVote", query_pb2.QueryPriceVoteRequest, query_pb2.QueryPriceVoteResponse,
+                lambda r: f"/pricing/vote/{r.voter}"),
+    QueryMethod("PriceVotes", query_pb2.QueryPriceVotesRequest,
+                query_pb2.QueryPriceVotesResponse, lambda r: "/pricing/votes"),
+    QueryMethod("PriceHistory", query_pb2.QueryPriceHistoryRequest,
+                query_pb2.QueryPriceHistoryResponse,
+                lambda r: f"/pricing/history/{r.limit}" if r.limit else "/pricing/history"),
+    QueryMethod("PricingParams", query_pb2.QueryPricingParamsRequest,
+                query_pb2.QueryPricingParamsResponse, lambda r: "/pricing/params", True),
+    QueryMethod("Models", query_pb2.QueryModelsRequest, query_pb2.QueryModelsResponse,
+                lambda r: "/models/list" + _model_status(r)),
+    QueryMethod("Model", query_pb2.QueryModelRequest, query_pb2.QueryModelResponse,
+                lambda r: f"/models/model/{r.id}"),
+    QueryMethod("ModelPricing", query_pb2.QueryModelPricingRequest,
+                query_pb2.QueryModelPricingResponse, lambda r: "/models/pricing"),
+    QueryMethod("ModelsParams", query_pb2.QueryModelsParamsRequest,
+                query_pb2.QueryModelsParamsResponse, lambda r: "/models/params", True),
+    QueryMethod("Proposals", query_pb2.QueryProposalsRequest, query_pb2.QueryProposalsResponse,
+                lambda r: "/gov/proposals" + _proposal_status(r)),
+    QueryMethod("Proposal", query_pb2.QueryProposalRequest, query_pb2.QueryProposalResponse,
+                lambda r: f"/gov/proposal/{r.proposal_id}"),
+    QueryMethod("Deposits", query_pb2.QueryDepositsRequest, query_pb2.QueryDepositsResponse,
+                lambda r: f"/gov/deposits/{r.proposal_id}"),
+    QueryMethod("Votes", query_pb2.QueryVotesRequest, query_pb2.QueryVotesResponse,
+                lambda r: f"/gov/votes/{r.proposal_id}"),
+    QueryMethod("Tally", query_pb2.QueryTallyRequest, query_pb2.QueryTallyResponse,
+                lambda r: f"/gov/tally/{r.proposal_id}"),
+    QueryMethod("GovParams", query_pb2.QueryGovParamsRequest, query_pb2.QueryGovParamsResponse,
+                lambda r: "/gov/params", True),
+)}
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    """The canonical JSON of an answer: proto field names, every field present, 64-bit
+    integers as strings (proto3 JSON), enums by name."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def check_path_segment(value: str, what: str) -> str:
+    """Refuse values that would change the query path (a '/' or an empty segment)."""
+    if not value or "/" in value or value in (".", ".."):
+        raise QueryFailed(4, "app", f"bad {what} {value!r}")
+    return value
+
+
+class ChainQueries:
+    """Answers ``race.v1.Query`` methods from a node, through CometBFT's ``abci_query``."""
+
+    def __init__(self, rpc: CometRPC) -> None:
+        self.rpc = rpc
+
+    def call(self, method: str, request: Message | None = None) -> Message:
+        """Run ``method`` and return its protobuf response; raises :class:`QueryFailed`."""
+        spec = METHODS[method]
+        if request is None:
+            request = spec.request_type()
+        for field in ("voter", "id"):
+            if spec.request_type.DESCRIPTOR.fields_by_name.get(field) is not None:
+                check_path_segment(getattr(request, field), field)
+        path = spec.abci_path(request)
+        try:
+            result = self.rpc.abci_query(path)
+        except RPCError as exc:
+            raise QueryFailed(0, "", str(exc), unreachable=True) from exc
+        if not result.ok:
+            raise QueryFailed(result.code, result.codespace, result.log)
+        document = result.json()
+        if spec.wrap_params:
+            document = {"params": document}
+        response = spec.response_type()
+        json_format.ParseDict(document, response, ignore_unknown_fields=True)
+        return response
+
+    def call_json(self, method: str, request: Message | None = None) -> dict[str, Any]:
+        """:meth:`call`, as canonical JSON."""
+        return to_json(self.call(method, request))

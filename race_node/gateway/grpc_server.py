@@ -1,0 +1,91 @@
+"""The gRPC gateway: the ``race.v1.Query`` and ``race.v1.TxService`` services over a node.
+
+Every Query method is answered through :class:`ChainQueries`, exactly as the REST gateway
+and the CLI answer it. App refusals map to gRPC status codes (NOT_FOUND for an unknown
+proposal or model, INVALID_ARGUMENT for a malformed request, UNAVAILABLE when the node does
+not answer) with the app's log as the details.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+from typing import Any
+
+import grpc
+
+from race_node.client.queries import (
+    BAD_REQUEST_CODES,
+    METHODS,
+    NOT_FOUND_CODES,
+    ChainQueries,
+    QueryFailed,
+)
+from race_node.client.rpc import CometRPC
+from race_node.gateway.broadcast import BroadcastFailed, broadcast_tx
+from race_protocol.gen.race.v1 import query_pb2, query_pb2_grpc
+
+
+def grpc_status(failure: QueryFailed) -> grpc.StatusCode:
+    if failure.unreachable:
+        return grpc.StatusCode.UNAVAILABLE
+    if failure.code in NOT_FOUND_CODES:
+        return grpc.StatusCode.NOT_FOUND
+    if failure.code in BAD_REQUEST_CODES or failure.code >= 100:
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.INTERNAL
+
+
+def _query_method(name: str) -> Any:
+    def method(self: QueryService, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return self.queries.call(name, request)
+        except QueryFailed as failure:
+            context.abort(grpc_status(failure), f"code {failure.code}: {failure.log}")
+            raise  # abort raises; this only tells type checkers
+
+    method.__name__ = name
+    method.__doc__ = f"race.v1.Query/{name}, answered through ChainQueries."
+    return method
+
+
+class QueryService(query_pb2_grpc.QueryServicer):
+    """``race.v1.Query``: one method per entry of :data:`METHODS`."""
+
+    def __init__(self, queries: ChainQueries) -> None:
+        self.queries = queries
+
+
+for _name in METHODS:
+    setattr(QueryService, _name, _query_method(_name))
+
+
+class TxService(query_pb2_grpc.TxServiceServicer):
+    """``race.v1.TxService``: broadcast a signed tx through the gateway's node."""
+
+    def __init__(self, rpc: CometRPC) -> None:
+        self.rpc = rpc
+
+    def BroadcastTx(self, request: query_pb2.BroadcastTxRequest,  # noqa: N802 (gRPC name)
+                    context: grpc.ServicerContext) -> query_pb2.BroadcastTxResponse:
+        if not request.tx_bytes:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tx_bytes is empty")
+        try:
+            return broadcast_tx(self.rpc, request.tx_bytes, request.wait_for_commit)
+        except BroadcastFailed as failure:
+            status = (grpc.StatusCode.UNAVAILABLE if failure.unreachable
+                      else grpc.StatusCode.DEADLINE_EXCEEDED)
+            context.abort(status, str(failure))
+            raise  # abort raises; this only tells type checkers
+
+
+def create_server(rpc_url: str, address: str = "127.0.0.1:9090",
+                  workers: int = 8, timeout: float = 10.0) -> tuple[grpc.Server, int]:
+    """A started-ready (not yet started) gRPC server bound to ``address``; returns the port."""
+    rpc = CometRPC(rpc_url, timeout=timeout)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    query_pb2_grpc.add_QueryServicer_to_server(QueryService(ChainQueries(rpc)), server)
+    query_pb2_grpc.add_TxServiceServicer_to_server(TxService(rpc), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind the gRPC gateway to {address}")
+    return server, port

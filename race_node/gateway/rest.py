@@ -1,0 +1,239 @@
+"""The REST gateway: chain queries and tx broadcast over a node's CometBFT RPC (FastAPI).
+
+Paths follow the Cosmos convention ``/race/<module>/v1/...``; every answer is the proto3
+JSON of the matching ``race.v1.Query`` response, the same data the gRPC gateway and the
+CLI return. The OpenAPI document is served at ``/openapi.json`` (interactive at ``/docs``).
+Errors come back as ``{"code", "codespace", "message"}`` with 400, 404, 422 or 503.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+from google.protobuf.message import Message
+from pydantic import BaseModel, Field
+
+from race_node.client.queries import (
+    BAD_REQUEST_CODES,
+    METHODS,
+    NOT_FOUND_CODES,
+    ChainQueries,
+    QueryFailed,
+    to_json,
+)
+from race_node.client.rpc import CometRPC
+from race_node.gateway.broadcast import BroadcastFailed, broadcast_tx
+from race_node.gateway.proto_schema import message_schemas, schema_ref
+from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
+
+JSON = dict[str, Any]
+MODEL_STATUSES = ("proposed", "active", "retired")
+PROPOSAL_STATUSES = tuple(
+    name.removeprefix("PROPOSAL_STATUS_").lower() for name in gov_pb2.ProposalStatus.keys()[1:]
+)
+
+
+class BroadcastBody(BaseModel):
+    """A signed ``race.v1.Tx``, base64-encoded."""
+
+    tx_bytes: str = Field(description="the signed tx, standard base64")
+    wait_for_commit: bool = Field(False, description="wait for the FinalizeBlock result")
+
+
+def ok(method: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI 200 response of a route: the proto3 JSON of ``method``'s response."""
+    response_type = (query_pb2.BroadcastTxResponse if method == "BroadcastTx"
+                     else METHODS[method].response_type)
+    return {200: {"description": f"race.v1 {method} answer (proto3 JSON)",
+                  "content": {"application/json": {
+                      "schema": schema_ref(response_type.DESCRIPTOR)}}}}
+
+
+def _status_code(failure: QueryFailed) -> int:
+    if failure.unreachable:
+        return 503
+    if failure.code in NOT_FOUND_CODES:
+        return 404
+    if failure.code in BAD_REQUEST_CODES or failure.code >= 100:
+        return 400
+    return 502
+
+
+def chain_router(queries: ChainQueries) -> APIRouter:
+    """Routes for every ``race.v1.Query`` method and tx broadcast."""
+    router = APIRouter()
+
+    def answer(method: str, request: Message | None = None) -> JSON:
+        return queries.call_json(method, request)
+
+    @router.get("/race/epochs/v1/epoch", tags=["epochs"], summary="The current epoch",
+                responses=ok("Epoch"))
+    def epoch() -> JSON:
+        return answer("Epoch")
+
+    @router.get("/race/epochs/v1/params", tags=["epochs"], summary="Epoch parameters",
+                responses=ok("EpochParams"))
+    def epoch_params() -> JSON:
+        return answer("EpochParams")
+
+    @router.get("/race/pricing/v1/price", tags=["pricing"],
+                summary="The price per unit of compute in force", responses=ok("Price"))
+    def price() -> JSON:
+        return answer("Price")
+
+    @router.get("/race/pricing/v1/votes", tags=["pricing"], summary="Every stored price vote",
+                responses=ok("PriceVotes"))
+    def price_votes() -> JSON:
+        return answer("PriceVotes")
+
+    @router.get("/race/pricing/v1/votes/{voter}", tags=["pricing"],
+                summary="One provider's price vote and voting weight", responses=ok("PriceVote"))
+    def price_vote(voter: Annotated[str, Path(description="race1... address")]) -> JSON:
+        return answer("PriceVote", query_pb2.QueryPriceVoteRequest(voter=voter))
+
+    @router.get("/race/pricing/v1/history", tags=["pricing"],
+                summary="Price per unit of compute by epoch, newest first",
+                responses=ok("PriceHistory"))
+    def price_history(
+        limit: Annotated[int, Query(ge=0, description="most recent epochs; 0 for all")] = 0,
+    ) -> JSON:
+        return answer("PriceHistory", query_pb2.QueryPriceHistoryRequest(limit=limit))
+
+    @router.get("/race/pricing/v1/params", tags=["pricing"], summary="Pricing parameters",
+                responses=ok("PricingParams"))
+    def pricing_params() -> JSON:
+        return answer("PricingParams")
+
+    @router.get("/race/models/v1/models", tags=["models"],
+                summary="Registry entries with their price per token", responses=ok("Models"))
+    def models(
+        status: Annotated[str | None, Query(description="proposed, active or retired")] = None,
+    ) -> JSON:
+        request = query_pb2.QueryModelsRequest()
+        if status:
+            if status not in MODEL_STATUSES:
+                raise QueryFailed(4, "app", f"status must be one of {', '.join(MODEL_STATUSES)}")
+            request.status = models_pb2.ModelStatus.Value("MODEL_STATUS_" + status.upper())
+        return answer("Models", request)
+
+    @router.get("/race/models/v1/models/{model_id}", tags=["models"], summary="One model",
+                responses=ok("Model"))
+    def model(model_id: str) -> JSON:
+        return answer("Model", query_pb2.QueryModelRequest(id=model_id))
+
+    @router.get("/race/models/v1/pricing", tags=["models"],
+                summary="Active models and their price per token now", responses=ok("ModelPricing"))
+    def model_pricing() -> JSON:
+        return answer("ModelPricing")
+
+    @router.get("/race/models/v1/params", tags=["models"], summary="Registry parameters",
+                responses=ok("ModelsParams"))
+    def models_params() -> JSON:
+        return answer("ModelsParams")
+
+    @router.get("/race/gov/v1/proposals", tags=["gov"], summary="Proposals by id",
+                responses=ok("Proposals"))
+    def proposals(
+        status: Annotated[str | None, Query(
+            description="one of " + ", ".join(PROPOSAL_STATUSES))] = None,
+    ) -> JSON:
+        request = query_pb2.QueryProposalsRequest()
+        if status:
+            if status not in PROPOSAL_STATUSES:
+                raise QueryFailed(4, "app",
+                                  f"status must be one of {', '.join(PROPOSAL_STATUSES)}")
+            request.status = gov_pb2.ProposalStatus.Value("PROPOSAL_STATUS_" + status.upper())
+        return answer("Proposals", request)
+
+    @router.get("/race/gov/v1/proposals/{proposal_id}", tags=["gov"], summary="One proposal",
+                responses=ok("Proposal"))
+    def proposal(proposal_id: Annotated[int, Path(ge=1)]) -> JSON:
+        return answer("Proposal", query_pb2.QueryProposalRequest(proposal_id=proposal_id))
+
+    @router.get("/race/gov/v1/proposals/{proposal_id}/deposits", tags=["gov"],
+                summary="A proposal's deposits", responses=ok("Deposits"))
+    def deposits(proposal_id: Annotated[int, Path(ge=1)]) -> JSON:
+        return answer("Deposits", query_pb2.QueryDepositsRequest(proposal_id=proposal_id))
+
+    @router.get("/race/gov/v1/proposals/{proposal_id}/votes", tags=["gov"],
+                summary="A proposal's votes", responses=ok("Votes"))
+    def votes(proposal_id: Annotated[int, Path(ge=1)]) -> JSON:
+        return answer("Votes", query_pb2.QueryVotesRequest(proposal_id=proposal_id))
+
+    @router.get("/race/gov/v1/proposals/{proposal_id}/tally", tags=["gov"],
+                summary="Final tally, or the running count with today's weights",
+                responses=ok("Tally"))
+    def tally(proposal_id: Annotated[int, Path(ge=1)]) -> JSON:
+        return answer("Tally", query_pb2.QueryTallyRequest(proposal_id=proposal_id))
+
+    @router.get("/race/gov/v1/params", tags=["gov"], summary="Governance parameters",
+                responses=ok("GovParams"))
+    def gov_params() -> JSON:
+        return answer("GovParams")
+
+    @router.post("/race/tx/v1/txs", tags=["tx"], summary="Broadcast a signed tx",
+                responses=ok("BroadcastTx"))
+    def broadcast(body: Annotated[BroadcastBody, Body()]) -> JSON:
+        try:
+            tx_bytes = base64.b64decode(body.tx_bytes, validate=True)
+        except (binascii.Error, ValueError):
+            raise QueryFailed(4, "app", "tx_bytes must be standard base64") from None
+        return to_json(broadcast_tx(queries.rpc, tx_bytes, body.wait_for_commit))
+
+    return router
+
+
+def create_app(rpc_url: str, timeout: float = 10.0) -> FastAPI:
+    """The REST gateway for the node at ``rpc_url``."""
+    rpc = CometRPC(rpc_url, timeout=timeout)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        rpc.close()
+
+    app = FastAPI(
+        title="Race network gateway",
+        version="1",
+        description="Chain queries (race.v1.Query) and tx broadcast over a node's CometBFT RPC.",
+        lifespan=lifespan,
+    )
+    app.state.rpc = rpc
+    app.include_router(chain_router(ChainQueries(rpc)))
+    default_openapi = app.openapi
+
+    def openapi_with_proto_schemas() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = default_openapi()
+            roots = [m.response_type.DESCRIPTOR for m in METHODS.values()]
+            roots.append(query_pb2.BroadcastTxResponse.DESCRIPTOR)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                message_schemas(roots))
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    content = operation.get("responses", {}).get("200", {}).get("content", {})
+                    schema = content.get("application/json", {}).get("schema", {})
+                    if "$ref" in schema:  # the proto schema replaces the generic dict one
+                        content["application/json"]["schema"] = {"$ref": schema["$ref"]}
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi_with_proto_schemas  # type: ignore[method-assign]
+
+    @app.exception_handler(QueryFailed)
+    def query_failed(_request: Request, failure: QueryFailed) -> JSONResponse:
+        return JSONResponse(status_code=_status_code(failure), content={
+            "code": failure.code, "codespace": failure.codespace, "message": failure.log})
+
+    @app.exception_handler(BroadcastFailed)
+    def broadcast_failed(_request: Request, failure: BroadcastFailed) -> JSONResponse:
+        return JSONResponse(status_code=503 if failure.unreachable else 504,
+                            content={"code": 0, "codespace": "", "message": str(failure)})
+
+    return app
