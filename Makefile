@@ -80,8 +80,9 @@ run: setup ## start a 4-validator localnet and its REST+gRPC gateway on loopback
 test: setup ## run the whole test suite
 	$(PY) -m pytest -q
 
-lint: $(VENV)/.stamp-deps ## ruff over our packages
-	$(PY) -m ruff check abci_app gpu_sidecar governance bench tests proto
+lint: $(VENV)/.stamp-deps .cache/.stamp-protos ## ruff, and the import-layer contracts (pyproject.toml)
+	$(PY) -m ruff check abci_app race_node race_protocol gpu_sidecar governance bench tests proto
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: setup ## run every benchmark in quick mode (each prints JSON)
 	for b in bench/*.py; do $(PY) $$b --quick; done

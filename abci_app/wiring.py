@@ -15,6 +15,7 @@ must run the same wiring, so changing anything here is a chain upgrade.
 
 from __future__ import annotations
 
+from abci_app.ante import check_and_charge
 from abci_app.core.context import Context
 from abci_app.core.hooks import Hooks
 from abci_app.core.module import Module
@@ -22,7 +23,6 @@ from abci_app.core.pipeline import TxPipeline
 from abci_app.core.registry import ModuleRegistry
 from abci_app.core.stateless import EnvelopeLimits
 from abci_app.modules import auth, bank, epochs, gov, models, params, pricing, staking
-from abci_app.modules.auth.ante import check_and_charge
 
 INSTALLED_MODULES: tuple[Module, ...] = (
     auth.MODULE,

@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, app_type: type[RaceApp] = RaceApp) -> int:
+    """Serve ``app_type`` (the RaceApp; tests pass a subclass that injects faults)."""
     args = parse_args(argv)
     logging.basicConfig(
         level=args.log_level,
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = args.home / "app"
     state_dir.mkdir(parents=True, exist_ok=True)
 
-    app = RaceApp(
+    app = app_type(
         state_dir / "app.db",
         snapshot_dir=state_dir / "snapshots",
         snapshot_interval=args.snapshot_interval,

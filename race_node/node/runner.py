@@ -47,6 +47,9 @@ class NodeRunner:
     home: NodeHome
     app_env: dict[str, str] = field(default_factory=dict)
     cometbft_args: list[str] = field(default_factory=list)
+    # The command that serves the ABCI app, before its --home/--address arguments.
+    app_command: list[str] = field(
+        default_factory=lambda: [sys.executable, "-m", "abci_app.abci"])
     app: ManagedProcess = field(init=False)
     cometbft: ManagedProcess = field(init=False)
 
@@ -55,7 +58,7 @@ class NodeRunner:
         self.app_address = self.home.app_address()
         self.app = ManagedProcess(
             name="app",
-            argv=[sys.executable, "-m", "abci_app.abci", "--home", str(self.home.root),
+            argv=[*self.app_command, "--home", str(self.home.root),
                   "--address", self.app_address],
             log_path=self.home.logs_dir / "app.log",
             pid_path=self.home.run_dir / "app.pid",

@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from abci_app.core.registry import ModuleRegistry
 from race_protocol.gen.race.v1.bank_pb2 import MsgSend
 from tests import harness
-from tests.harness import CHAIN_ID, address_of, key_from_seed, key_for, validator_key
+from tests.harness import CHAIN_ID, address_of, key_for, key_from_seed, validator_key
 
 FEE = 1000
 GENESIS_BALANCE = 10**15

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from race_protocol.gen.tendermint.abci import types_pb2 as abci
 from abci_app.store import apphash
 from abci_app.store.schema import APP_META, METADATA, value_columns
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
 from .conftest import Chain, address_of, key_from_seed, start_chain
 

@@ -9,15 +9,14 @@ from typing import Any
 import pytest
 
 from abci_app.app import RaceApp
-from race_protocol.gen.tendermint.abci import types_pb2 as abci
-from abci_app.genesis import GenesisError, build_app_state, validate_app_state
-from abci_app.core.module import Module
-from abci_app.core.registry import ModuleRegistry
-from abci_app.wiring import INSTALLED_MODULES, build_registry
 from abci_app.core.context import Context
 from abci_app.core.errors import ChainError, registered_codes
+from abci_app.core.module import Module
 from abci_app.core.params import set_params
+from abci_app.genesis import GenesisError, build_app_state, validate_app_state
 from abci_app.modules.staking import keeper as staking
+from abci_app.wiring import INSTALLED_MODULES, build_registry
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
 from .conftest import CHAIN_ID, VALIDATOR_KEY, Chain, address_of, key_from_seed, start_chain
 
@@ -202,5 +201,6 @@ def test_queries_answer_json_and_refuse_bad_paths(chain: Chain) -> None:
     assert chain.query_result("/nowhere/x")[0] == 2
     assert chain.query_result("/bank/balance/not-an-address")[0] == 60
     assert chain.query_result(f"/auth/account/{address_of(key_from_seed(999))}")[0] == 40
-    old = chain.app.query(abci.RequestQuery(path="/bank/supply", height=chain.app.committed.height + 5))
+    future = chain.app.committed.height + 5
+    old = chain.app.query(abci.RequestQuery(path="/bank/supply", height=future))
     assert old.code == 3

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import abci_app.tx as txlib
+from abci_app.modules.bank.keeper import fee_collector_address
 from race_protocol.gen.race.v1 import tx_pb2
 from race_protocol.gen.race.v1.bank_pb2 import MsgSend
 from race_protocol.gen.race.v1.tx_pb2 import TxBody
-from abci_app.modules.bank.keeper import fee_collector_address
 
 from .conftest import FEE, GENESIS_BALANCE, Chain, address_of, key_from_seed
 

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import abci_app.tx as txlib
-from race_protocol.gen.race.v1 import tx_pb2
-from race_protocol.gen.race.v1.bank_pb2 import MsgSend
 from abci_app.modules.bank.denom import AmountError, format_amount, parse_amount
 from abci_app.tx import bech32
+from race_protocol.gen.race.v1 import tx_pb2
+from race_protocol.gen.race.v1.bank_pb2 import MsgSend
 
 from .conftest import address_of, key_from_seed
 

@@ -70,6 +70,9 @@ def module_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeRunner
                                   empty_blocks=False))
     runner.start()
     try:
+        # CometBFT makes the first block on its own; tests start once it is committed.
+        with runner.rpc() as rpc:
+            rpc.wait_for_height(1, timeout=30)
         yield runner
     finally:
         runner.stop(timeout=10)

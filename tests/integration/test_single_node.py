@@ -7,14 +7,15 @@ replays to the same hash; §8: a crashed node restarts into the same state.
 from __future__ import annotations
 
 import re
+import sys
 import time
 
 import pytest
 from race_cli import race_json
 
+from race_node.client.rpc import CometRPC
 from race_node.node.home import NodeHome
 from race_node.node.runner import NodeRunner
-from race_node.client.rpc import CometRPC
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -71,9 +72,9 @@ def test_send_query_then_restart_keeps_state_and_app_hash(node: NodeRunner, cli)
 
 def test_app_killed_between_finalize_and_commit_replays_to_the_same_hash(
         busy_node_home: NodeHome, cli) -> None:
-    from race_protocol.gen.race.v1 import bank_pb2
-    from race_node.client.keyring import Keyring
     from abci_app.tx import build_signed_tx
+    from race_node.client.keyring import Keyring
+    from race_protocol.gen.race.v1 import bank_pb2
 
     keyring = Keyring(busy_node_home.keyring_dir)
     sender = keyring.show("validator")
@@ -88,8 +89,9 @@ def test_app_killed_between_finalize_and_commit_replays_to_the_same_hash(
         fee = int(rpc.abci_query("/auth/params").json().get("min_fee_nicoin", 0) or 0)
     probe.stop()
 
-    node = NodeRunner(busy_node_home,
-                      app_env={"RACE_APP_CRASH_BEFORE_COMMIT_HEIGHT": str(crash_height)})
+    node = NodeRunner(busy_node_home, app_command=[
+        sys.executable, "-m", "tests.faults.crashing_app",
+        "--crash-before-commit-height", str(crash_height)])
     node.start()
     sent: dict[str, int] = {}  # tx hash -> amount
     try:

@@ -149,9 +149,12 @@ def _legacy_messages(item: dict[str, Any], what: str) -> list[AnyMessage]:
     if message_type is None or not isinstance(body, dict):
         raise _refuse(f"{what}: unknown legacy content kind {kind!r}")
     body = dict(body)
-    body.setdefault("authority", governance_authority())
-    if kind == "register_model":
-        body.setdefault("owner", item.get("proposer", ""))
+    # Legacy exports print every field, so an unset authority or owner reads as "": the
+    # chain then filled them in at execution (the gov account, the proposer).
+    if not body.get("authority"):
+        body["authority"] = governance_authority()
+    if kind == "register_model" and not body.get("owner"):
+        body["owner"] = item.get("proposer", "")
     return [pack(_parse(body, message_type(), f"{what} content.{kind}"))]
 
 

@@ -1,4 +1,6 @@
-"""The stateful checks every tx passes before its messages run (docs/modules.md §9).
+"""The app's ante handler: the stateful checks every tx passes before its messages run
+(docs/modules.md §9). It composes the auth module (accounts, sequences) with the bank
+module (the fee), so it lives with the wiring, above both, as Cosmos SDK's ante does.
 
 Replay protection: the tx's sequence must equal the signer account's. Spam protection:
 the fee must reach ``auth.min_fee_nicoin`` and the signer must be able to pay it. Once

@@ -1,0 +1,1 @@
+"""Fault injection for tests, kept out of the production code path."""
