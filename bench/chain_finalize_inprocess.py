@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 
 import abci_app.tx as txlib  # noqa: E402
 from abci_app.app import RaceApp  # noqa: E402
+from abci_app.genesis import build_app_state  # noqa: E402
 from race_protocol.gen.race.v1.bank_pb2 import MsgSend  # noqa: E402
 from race_protocol.gen.tendermint.abci import types_pb2 as abci  # noqa: E402
-from abci_app.genesis import build_app_state  # noqa: E402
 
 CHAIN_ID = "race-bench"
 

@@ -48,10 +48,10 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from race_node.client.rpc import CometRPC, RPCError  # noqa: E402
 from race_node.node.cometbft_config import set_config_values  # noqa: E402
 from race_node.node.home import NodeHome, find_cometbft  # noqa: E402
 from race_node.node.process import ManagedProcess  # noqa: E402
-from race_node.client.rpc import CometRPC, RPCError  # noqa: E402
 
 METRIC_RE = re.compile(
     r'^cometbft_abci_connection_method_timing_seconds_(sum|count)\{([^}]*)\}\s+(\S+)$'
@@ -331,13 +331,13 @@ def run_kvstore(work: Path, txs: list[bytes], settings: ChainSettings,
 
 def app_txs(count: int) -> tuple[dict[str, int], Callable[[str, int], list[bytes]]]:
     """Genesis balances for ``count`` senders, and a signer for their one MsgSend each."""
-    from race_protocol.gen.race.v1 import bank_pb2
     from abci_app.tx import (
         address_from_public_key,
         build_signed_tx,
         generate_private_key,
         public_key_bytes,
     )
+    from race_protocol.gen.race.v1 import bank_pb2
 
     keys = [generate_private_key() for _ in range(count)]
     senders = [address_from_public_key(public_key_bytes(k)) for k in keys]
@@ -391,8 +391,8 @@ def profile_in_process(count: int, block_txs: int, profile_top: int) -> dict[str
     import pstats
 
     from abci_app.app import RaceApp
-    from race_protocol.gen.tendermint.abci import types_pb2 as abci
     from abci_app.genesis import build_app_state
+    from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
     balances, sign_all = app_txs(count)
     work = Path(tempfile.mkdtemp(prefix="race-bench-inproc-"))

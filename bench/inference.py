@@ -194,9 +194,9 @@ async def replay_costs(stub, model: str, questions: list[str], max_tokens: int) 
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
     import grpc
 
-    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
     from gpu_sidecar.inference.config import default_model_spec, parse_model_option
     from gpu_sidecar.inference.engine import InferenceEngine
+    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 
     spec = parse_model_option(args.model) if args.model else default_model_spec()
     model_arg = args.model or f"{spec.name}={spec.path}"

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from race_protocol.race.config import NAMED_CONFIGS, RaceConfig  # noqa: E402
 from gpu_sidecar.race.engine import RaceEngine, dtype_name  # noqa: E402
+from race_protocol.race.config import NAMED_CONFIGS, RaceConfig  # noqa: E402
 from race_protocol.race.seeds import node_seed  # noqa: E402
 
 RACE_SECONDS = 600

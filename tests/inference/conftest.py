@@ -22,14 +22,14 @@ from pathlib import Path
 import grpc
 import pytest
 
-from race_protocol.gen.race.v1 import sidecar_pb2 as pb
-from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 from gpu_sidecar.inference.prepare_models import (
     DEFAULT_MODEL_NAME,
     TINY_MODEL_NAME,
     default_models_dir,
     is_complete,
 )
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 
 SMOLLM2 = DEFAULT_MODEL_NAME
 TINY = TINY_MODEL_NAME

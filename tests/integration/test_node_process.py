@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from race_node.client.rpc import CometRPC
 from race_node.node.home import NodeHome
 from race_node.node.process import PidRecord
-from race_node.client.rpc import CometRPC
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from race_protocol.race.config import SMALL_CONFIG, RaceConfig, gaussian_threshold_scaled
 from gpu_sidecar.race.engine import RaceEngine
+from race_protocol.race.config import SMALL_CONFIG, RaceConfig, gaussian_threshold_scaled
 from race_protocol.race.seeds import node_seed
 
 # One intra-op thread: on a shared 2-core machine OpenMP barriers under contention cost
@@ -56,9 +56,9 @@ async def race_stub(engine: RaceEngine) -> AsyncIterator[object]:
     """A real sidecar gRPC server on a free loopback port hosting only the RaceEngine."""
     import grpc
 
-    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
     from gpu_sidecar.race.service import race_engine_registration
     from gpu_sidecar.server import SidecarServer
+    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 
     server = SidecarServer(address="127.0.0.1:0",
                            registrations=[race_engine_registration(engine=engine)])

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from race_protocol.race.config import RaceConfig
 from gpu_sidecar.race.engine import RaceEngine
+from race_protocol.race.config import RaceConfig
 from race_protocol.race.seeds import node_seed
 
 from .conftest import NODE_KEY, RACE_SEED

@@ -12,18 +12,18 @@ import pytest
 import torch
 
 from gpu_sidecar.race.calibrate import calibrate, main
-from race_protocol.race.config import (
-    PAPER_CONFIG,
-    InvalidRaceConfig,
-    RaceConfig,
-    gaussian_threshold_scaled,
-)
 from gpu_sidecar.race.engine import (
     MAX_CPU_BATCH,
     RaceEngine,
     RaceEngineError,
     auto_batch_size,
     resolve_dtype,
+)
+from race_protocol.race.config import (
+    PAPER_CONFIG,
+    InvalidRaceConfig,
+    RaceConfig,
+    gaussian_threshold_scaled,
 )
 from race_protocol.race.seeds import InvalidSeed, node_seed
 
@@ -119,10 +119,10 @@ def test_calibration_cli_prints_json(capsys: pytest.CaptureFixture[str]) -> None
 
 
 async def test_registration_serves_behind_the_sidecar_token(engine: RaceEngine) -> None:
-    from race_protocol.gen.race.v1 import sidecar_pb2 as pb
-    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
     from gpu_sidecar.race.service import race_engine_registration
     from gpu_sidecar.server import SidecarSecurity, SidecarServer
+    from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+    from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 
     server = SidecarServer(address="127.0.0.1:0", security=SidecarSecurity(token="s3cret"),
                            registrations=[race_engine_registration(engine=engine)])

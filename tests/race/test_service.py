@@ -10,11 +10,11 @@ import grpc
 import numpy as np
 import pytest
 
+from gpu_sidecar.race.engine import RaceEngine, scale_distances
+from gpu_sidecar.race.service import MAX_VALIDATION_NONCES, config_to_proto
 from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 from race_protocol.race.config import RaceConfig
-from gpu_sidecar.race.engine import RaceEngine, scale_distances
 from race_protocol.race.seeds import node_seed
-from gpu_sidecar.race.service import MAX_VALIDATION_NONCES, config_to_proto
 
 from .conftest import NODE_KEY, OTHER_NODE_KEY, RACE_SEED
 

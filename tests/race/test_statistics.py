@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from race_protocol.race.config import DISTANCE_SCALE, RaceConfig, gaussian_threshold_scaled
 from gpu_sidecar.race.engine import scale_distances
+from race_protocol.race.config import DISTANCE_SCALE, RaceConfig, gaussian_threshold_scaled
 
 # Bounds at 5 standard deviations: a correct engine fails them about once in 1.7 million runs.
 SIGMAS = 5.0

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from race_protocol.race.config import RaceConfig
 from gpu_sidecar.race.engine import RaceEngine, scale_distances
+from race_protocol.race.config import RaceConfig
 from race_protocol.race.seeds import node_seed
 from race_protocol.race.validation import (
     NonceStatus,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from race_protocol.race.config import PAPER_CONFIG, RaceConfig
 from gpu_sidecar.race.hashing import hash32, hash32_pair
 from gpu_sidecar.race.inputs import NonceKeys, numpy_nonce_inputs
 from gpu_sidecar.race.model import build_nonce_inputs
-from race_protocol.race.seeds import node_seed, stream_key
 from gpu_sidecar.race.torch_weights import torch_tensor, torch_weights
 from gpu_sidecar.race.weights import numpy_tensor, numpy_weights, target_vector, weight_layout
+from race_protocol.race.config import PAPER_CONFIG, RaceConfig
+from race_protocol.race.seeds import node_seed, stream_key
 
 from .conftest import NODE_KEY, RACE_SEED
 
