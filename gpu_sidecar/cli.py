@@ -3,7 +3,9 @@
 One process, one gRPC port, two services: InferenceEngine (vLLM serving with
 verifiable outputs, DESIGN.md section 6) and RaceEngine (the proof-of-work,
 whitepaper Appendix A). It binds to loopback unless told otherwise; remote access
-needs a bearer token or mutual TLS.
+needs a bearer token or mutual TLS. With ``--inference-upstream`` the InferenceEngine
+calls go to another sidecar's engine instead of a vLLM of its own
+(gpu_sidecar/inference/upstream.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -20,12 +23,23 @@ from typing import Annotated
 import grpc
 import typer
 
+from gpu_sidecar.inference.upstream import (
+    InferenceUpstream,
+    UpstreamConfigError,
+    UpstreamInferenceServicer,
+    upstream_inference_registration,
+)
 from gpu_sidecar.server import DEFAULT_SIDECAR_ADDRESS, SidecarSecurity, SidecarServer
+from race_protocol.race.config import NAMED_CONFIGS
+from race_protocol.race.seeds import node_seed
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 log = logging.getLogger("gpu_sidecar")
+
+WARM_UP_SEED = b"race/v1/sidecar-warm-up"
+WARM_UP_NONCES = 8
 
 app = typer.Typer(
     name="sidecar",
@@ -33,30 +47,52 @@ app = typer.Typer(
          "Examples:\n\n"
          "  race sidecar serve                      # default model, loopback:50551\n\n"
          "  race sidecar serve --model tiny=/models/tiny,max_output_tokens=64\n\n"
+         "  race sidecar serve --address 127.0.0.1:50561 --inference-upstream "
+         "127.0.0.1:50551   # no vLLM here\n\n"
          "  race sidecar models",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
 
 
-def _race_registration(device: str | None,
-                       dtype: str | None) -> Callable[[grpc.aio.Server], None] | None:
-    """The RaceEngine service, when this install has it."""
+def _race_registration(device: str | None, dtype: str | None,
+                       race_config: str | None) -> Callable[[grpc.aio.Server], None] | None:
+    """The RaceEngine service, when this install has it.
+
+    With ``race_config`` the engine first computes a few nonces of that config, so a
+    sidecar that cannot run the Race it is provisioned for fails at start, not during a
+    Race, and the first Race does not pay the engine's one-off set-up.
+    """
     try:
-        from gpu_sidecar.race.service import race_engine_registration
+        from gpu_sidecar.race.service import RaceEngine, race_engine_registration
     except ModuleNotFoundError as exc:
         typer.echo(f"race sidecar: RaceEngine unavailable ({exc}); serving inference only",
                    err=True)
         return None
-    return race_engine_registration(device=device, dtype=dtype)
+    engine = RaceEngine(device, dtype)
+    if race_config is not None:
+        started = time.perf_counter()
+        engine.recompute(NAMED_CONFIGS[race_config], WARM_UP_SEED, node_seed(WARM_UP_SEED),
+                         range(WARM_UP_NONCES))
+        typer.echo(f"race sidecar: Race engine ready for the {race_config} config on "
+                   f"{engine.device} ({time.perf_counter() - started:.1f}s warm-up)", err=True)
+    return race_engine_registration(engine=engine)
 
 
-async def _serve(server: SidecarServer, engine: object | None, drain_timeout_s: float) -> None:
-    """Serve until SIGTERM/SIGINT, then drain: refuse new work, finish admitted requests."""
+async def _serve(server: SidecarServer, engine: object | None, drain_timeout_s: float,
+                 upstream: UpstreamInferenceServicer | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: refuse new work, finish admitted requests.
+
+    A front (``upstream``) has nothing admitted of its own: its running calls get up to
+    ``drain_timeout_s`` to finish as the server stops.
+    """
     if engine is not None:
         await engine.warm_up()  # type: ignore[attr-defined]
     port = await server.start()
     typer.echo(f"race sidecar: serving on {server.address.rsplit(':', 1)[0]}:{port}", err=True)
+    if upstream is not None:
+        typer.echo(f"race sidecar: InferenceEngine calls go to {upstream.upstream.address}",
+                   err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -71,7 +107,9 @@ async def _serve(server: SidecarServer, engine: object | None, drain_timeout_s: 
         if not finished:
             typer.echo(f"race sidecar: {engine.total_admitted()} requests still running after "
                        f"{drain_timeout_s:g}s; cancelling them", err=True)
-    await server.stop(grace_seconds=1.0)
+    await server.stop(grace_seconds=drain_timeout_s if upstream is not None else 1.0)
+    if upstream is not None:
+        await upstream.close()
     typer.echo("race sidecar: stopped", err=True)
 
 
@@ -88,11 +126,22 @@ def serve(
     models_file: Annotated[Path | None, typer.Option(
         help="JSON list of models ({name, path, ...}); combined with --model")] = None,
     inference: Annotated[bool, typer.Option(help="serve the InferenceEngine service")] = True,
+    inference_upstream: Annotated[str | None, typer.Option(
+        help="HOST:PORT of another sidecar whose engine serves this one's InferenceEngine "
+             "calls (no vLLM here; --model does not apply)")] = None,
+    inference_upstream_token_env: Annotated[str, typer.Option(
+        help="environment variable holding the upstream sidecar's bearer token")
+    ] = "RACE_INFERENCE_UPSTREAM_TOKEN",
+    inference_upstream_ca: Annotated[Path | None, typer.Option(
+        help="CA (PEM) of the upstream's TLS certificate: talk to it over TLS")] = None,
     race: Annotated[bool, typer.Option(help="serve the RaceEngine service")] = True,
     race_device: Annotated[str | None, typer.Option(help="Race engine device (default: auto)")
                            ] = None,
     race_dtype: Annotated[str | None, typer.Option(help="Race engine dtype (default: auto)")
                           ] = None,
+    race_config: Annotated[str | None, typer.Option(
+        help=f"the Race config this sidecar is provisioned for ({', '.join(NAMED_CONFIGS)}): "
+             "checked and warmed up at start")] = None,
     token_env: Annotated[str, typer.Option(
         help="environment variable holding the bearer token clients must present")
     ] = "RACE_SIDECAR_TOKEN",
@@ -110,6 +159,9 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
+    if race_config is not None and race_config not in NAMED_CONFIGS:
+        raise typer.BadParameter(f"--race-config {race_config!r}: expected one of "
+                                 f"{', '.join(NAMED_CONFIGS)}")
     token = os.environ.get(token_env) or None
     host = address.rsplit(":", 1)[0].strip("[]")
     if host not in ("127.0.0.1", "localhost", "::1") and token is None and tls_client_ca is None:
@@ -120,7 +172,21 @@ def serve(
                                tls_client_ca=tls_client_ca)
     registrations: list[Callable[[grpc.aio.Server], None]] = []
     engine = None
-    if inference:
+    upstream = None
+    if inference and inference_upstream is not None:
+        if model or models_file is not None:
+            raise typer.BadParameter("--model and --models-file name models for a local "
+                                     "engine; with --inference-upstream the upstream's "
+                                     "models are served")
+        try:
+            upstream = UpstreamInferenceServicer(InferenceUpstream(
+                address=inference_upstream,
+                token=os.environ.get(inference_upstream_token_env) or None,
+                ca_cert=inference_upstream_ca))
+        except UpstreamConfigError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        registrations.append(upstream_inference_registration(upstream))
+    elif inference:
         from gpu_sidecar.inference.config import (
             ModelConfigError,
             check_unique,
@@ -143,14 +209,14 @@ def serve(
         engine = InferenceEngine.start(specs)
         registrations.append(inference_engine_registration(engine))
     if race:
-        race_registration = _race_registration(race_device, race_dtype)
+        race_registration = _race_registration(race_device, race_dtype, race_config)
         if race_registration is not None:
             registrations.append(race_registration)
     if not registrations:
         raise typer.BadParameter("nothing to serve: both services are disabled or unavailable")
     server = SidecarServer(address=address, security=security, registrations=registrations)
     try:
-        asyncio.run(_serve(server, engine, drain_timeout))
+        asyncio.run(_serve(server, engine, drain_timeout, upstream))
     finally:
         if engine is not None:
             engine.shutdown()
