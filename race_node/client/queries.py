@@ -10,18 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from abci_app.core.errors import BAD_QUERY, UNKNOWN_QUERY_PATH
+from abci_app.core.params import UNKNOWN_MODULE, UNKNOWN_PARAM
+from abci_app.modules.auth import errors as auth_errors
+from abci_app.modules.bank import errors as bank_errors
+from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
+from abci_app.modules.models.errors import MODEL_NOT_FOUND
 from race_node.client.rpc import CometRPC, RPCError
+from race_protocol.errors import ErrorCode
 from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
 
 
 class QueryFailed(Exception):
-    """The chain refused a query: ``code`` and ``log`` are the app's, e.g. 301 for an
-    unknown proposal. ``code`` 0 with ``unreachable`` set means the node did not answer."""
+    """The chain refused a query: ``code`` and ``log`` are the app's (compare ``code`` with a
+    named :class:`ErrorCode`, e.g. ``PROPOSAL_NOT_FOUND.code``). ``code`` 0 with
+    ``unreachable`` set means the node did not answer."""
 
     def __init__(self, code: int, codespace: str, log: str, unreachable: bool = False) -> None:
         super().__init__(log)
@@ -31,10 +39,45 @@ class QueryFailed(Exception):
         self.unreachable = unreachable
 
 
-# App codes that mean "no such thing" (for HTTP 404 / gRPC NOT_FOUND).
-NOT_FOUND_CODES = frozenset({40, 203, 301})
-# App codes that mean "the request was malformed" (HTTP 400 / gRPC INVALID_ARGUMENT).
-BAD_REQUEST_CODES = frozenset({2, 4, 10, 11})
+
+M = TypeVar("M", bound=Message)
+
+
+def _codes(*named: ErrorCode) -> frozenset[int]:
+    return frozenset(code.code for code in named)
+
+
+# Refusals that mean "no such thing" (for HTTP 404 / gRPC NOT_FOUND).
+NOT_FOUND_CODES = _codes(auth_errors.ACCOUNT_NOT_FOUND, MODEL_NOT_FOUND, PROPOSAL_NOT_FOUND)
+# Refusals that mean "the request was malformed" (HTTP 400 / gRPC INVALID_ARGUMENT).
+BAD_REQUEST_CODES = _codes(UNKNOWN_QUERY_PATH, BAD_QUERY, UNKNOWN_MODULE, UNKNOWN_PARAM,
+                           auth_errors.INVALID_ADDRESS, bank_errors.INVALID_ADDRESS)
+
+
+def bad_request(log: str) -> QueryFailed:
+    """A request refused before it reaches the chain, with the app's own BAD_QUERY code."""
+    return QueryFailed(BAD_QUERY.code, BAD_QUERY.codespace, log)
+
+
+def _amount(document: dict[str, Any]) -> dict[str, Any]:
+    """The app answers amounts as ``{"amount", "display"}``; the proto field is
+    ``amount_nicoin``."""
+    adapted = {k: v for k, v in document.items() if k != "amount"}
+    adapted["amount_nicoin"] = document["amount"]
+    return adapted
+
+
+def _params(document: Any) -> dict[str, Any]:
+    """The app answers params bare; the response wraps them as ``{"params": ...}``."""
+    return {"params": document}
+
+
+def _account(document: Any) -> dict[str, Any]:
+    return {"account": document}
+
+
+def _unchanged(document: Any) -> Any:
+    return document
 
 
 def _model_status(request: Any) -> str:
@@ -58,15 +101,27 @@ class QueryMethod:
     request_type: type[Message]
     response_type: type[Message]
     abci_path: Callable[[Any], str]
-    # The module answers with bare params: wrap them as {"params": ...}.
-    wrap_params: bool = False
+    # How the module's JSON answer becomes the response's proto3 JSON.
+    adapt: Callable[[Any], Any] = _unchanged
 
 
 METHODS: dict[str, QueryMethod] = {m.name: m for m in (
+    QueryMethod("Balance", query_pb2.QueryBalanceRequest, query_pb2.QueryBalanceResponse,
+                lambda r: f"/bank/balance/{r.address}", _amount),
+    QueryMethod("Supply", query_pb2.QuerySupplyRequest, query_pb2.QuerySupplyResponse,
+                lambda r: "/bank/supply", _amount),
+    QueryMethod("BankParams", query_pb2.QueryBankParamsRequest,
+                query_pb2.QueryBankParamsResponse, lambda r: "/bank/params", _params),
+    QueryMethod("Account", query_pb2.QueryAccountRequest, query_pb2.QueryAccountResponse,
+                lambda r: f"/auth/account/{r.address}", _account),
+    QueryMethod("AuthParams", query_pb2.QueryAuthParamsRequest,
+                query_pb2.QueryAuthParamsResponse, lambda r: "/auth/params", _params),
+    QueryMethod("Validators", query_pb2.QueryValidatorsRequest,
+                query_pb2.QueryValidatorsResponse, lambda r: "/staking/validators"),
     QueryMethod("Epoch", query_pb2.QueryEpochRequest, query_pb2.QueryEpochResponse,
                 lambda r: "/epochs/current"),
     QueryMethod("EpochParams", query_pb2.QueryEpochParamsRequest,
-                query_pb2.QueryEpochParamsResponse, lambda r: "/epochs/params", True),
+                query_pb2.QueryEpochParamsResponse, lambda r: "/epochs/params", _params),
     QueryMethod("Price", query_pb2.QueryPriceRequest, query_pb2.QueryPriceResponse,
                 lambda r: "/pricing/price"),
     QueryMethod("PriceVote", query_pb2.QueryPriceVoteRequest, query_pb2.QueryPriceVoteResponse,
@@ -77,7 +132,7 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
                 query_pb2.QueryPriceHistoryResponse,
                 lambda r: f"/pricing/history/{r.limit}" if r.limit else "/pricing/history"),
     QueryMethod("PricingParams", query_pb2.QueryPricingParamsRequest,
-                query_pb2.QueryPricingParamsResponse, lambda r: "/pricing/params", True),
+                query_pb2.QueryPricingParamsResponse, lambda r: "/pricing/params", _params),
     QueryMethod("Models", query_pb2.QueryModelsRequest, query_pb2.QueryModelsResponse,
                 lambda r: "/models/list" + _model_status(r)),
     QueryMethod("Model", query_pb2.QueryModelRequest, query_pb2.QueryModelResponse,
@@ -85,7 +140,7 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
     QueryMethod("ModelPricing", query_pb2.QueryModelPricingRequest,
                 query_pb2.QueryModelPricingResponse, lambda r: "/models/pricing"),
     QueryMethod("ModelsParams", query_pb2.QueryModelsParamsRequest,
-                query_pb2.QueryModelsParamsResponse, lambda r: "/models/params", True),
+                query_pb2.QueryModelsParamsResponse, lambda r: "/models/params", _params),
     QueryMethod("Proposals", query_pb2.QueryProposalsRequest, query_pb2.QueryProposalsResponse,
                 lambda r: "/gov/proposals" + _proposal_status(r)),
     QueryMethod("Proposal", query_pb2.QueryProposalRequest, query_pb2.QueryProposalResponse,
@@ -97,7 +152,7 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
     QueryMethod("Tally", query_pb2.QueryTallyRequest, query_pb2.QueryTallyResponse,
                 lambda r: f"/gov/tally/{r.proposal_id}"),
     QueryMethod("GovParams", query_pb2.QueryGovParamsRequest, query_pb2.QueryGovParamsResponse,
-                lambda r: "/gov/params", True),
+                lambda r: "/gov/params", _params),
 )}
 
 
@@ -111,7 +166,7 @@ def to_json(message: Message) -> dict[str, Any]:
 def check_path_segment(value: str, what: str) -> str:
     """Refuse values that would change the query path (a '/' or an empty segment)."""
     if not value or "/" in value or value in (".", ".."):
-        raise QueryFailed(4, "app", f"bad {what} {value!r}")
+        raise bad_request(f"bad {what} {value!r}")
     return value
 
 
@@ -126,7 +181,7 @@ class ChainQueries:
         spec = METHODS[method]
         if request is None:
             request = spec.request_type()
-        for field in ("voter", "id"):
+        for field in ("voter", "id", "address"):
             if spec.request_type.DESCRIPTOR.fields_by_name.get(field) is not None:
                 check_path_segment(getattr(request, field), field)
         path = spec.abci_path(request)
@@ -136,13 +191,44 @@ class ChainQueries:
             raise QueryFailed(0, "", str(exc), unreachable=True) from exc
         if not result.ok:
             raise QueryFailed(result.code, result.codespace, result.log)
-        document = result.json()
-        if spec.wrap_params:
-            document = {"params": document}
         response = spec.response_type()
-        json_format.ParseDict(document, response, ignore_unknown_fields=True)
+        json_format.ParseDict(spec.adapt(result.json()), response, ignore_unknown_fields=True)
         return response
 
     def call_json(self, method: str, request: Message | None = None) -> dict[str, Any]:
         """:meth:`call`, as canonical JSON."""
         return to_json(self.call(method, request))
+
+    def _typed(self, method: str, request: Message | None, response_type: type[M]) -> M:
+        response = self.call(method, request)
+        if not isinstance(response, response_type):
+            raise TypeError(f"{method} answers {type(response).__name__}, "
+                            f"not {response_type.__name__}")
+        return response
+
+    # --- typed shortcuts for what every client needs -----------------------------------
+
+    def balance_nicoin(self, address: str) -> int:
+        """An account's balance in nicoin (0 for an account that never received coins)."""
+        return self._typed("Balance", query_pb2.QueryBalanceRequest(address=address),
+                           query_pb2.QueryBalanceResponse).amount_nicoin
+
+    def account(self, address: str) -> query_pb2.Account | None:
+        """The account (sequence, public key), or None before it first receives coins."""
+        try:
+            response = self._typed("Account", query_pb2.QueryAccountRequest(address=address),
+                                   query_pb2.QueryAccountResponse)
+        except QueryFailed as failure:
+            if failure.code == auth_errors.ACCOUNT_NOT_FOUND.code:
+                return None
+            raise
+        return response.account
+
+    def auth_params(self) -> query_pb2.AuthParams:
+        """Envelope limits and the minimum fee every tx must pay."""
+        return self._typed("AuthParams", None, query_pb2.QueryAuthParamsResponse).params
+
+    def validators(self) -> list[query_pb2.Validator]:
+        """The validator set, with power and operator account."""
+        return list(self._typed("Validators", None,
+                                query_pb2.QueryValidatorsResponse).validators)

@@ -25,6 +25,7 @@ from race_node.client.queries import (
     NOT_FOUND_CODES,
     ChainQueries,
     QueryFailed,
+    bad_request,
     to_json,
 )
 from race_node.client.rpc import CometRPC
@@ -72,6 +73,36 @@ def chain_router(queries: ChainQueries) -> APIRouter:
     def answer(method: str, request: Message | None = None) -> JSON:
         return queries.call_json(method, request)
 
+    @router.get("/race/bank/v1/balances/{address}", tags=["bank"],
+                summary="One account's balance", responses=ok("Balance"))
+    def balance(address: Annotated[str, Path(description="race1... address")]) -> JSON:
+        return answer("Balance", query_pb2.QueryBalanceRequest(address=address))
+
+    @router.get("/race/bank/v1/supply", tags=["bank"], summary="Total nicoin in existence",
+                responses=ok("Supply"))
+    def supply() -> JSON:
+        return answer("Supply")
+
+    @router.get("/race/bank/v1/params", tags=["bank"], summary="Bank parameters",
+                responses=ok("BankParams"))
+    def bank_params() -> JSON:
+        return answer("BankParams")
+
+    @router.get("/race/auth/v1/accounts/{address}", tags=["auth"],
+                summary="One account's sequence and public key", responses=ok("Account"))
+    def account(address: Annotated[str, Path(description="race1... address")]) -> JSON:
+        return answer("Account", query_pb2.QueryAccountRequest(address=address))
+
+    @router.get("/race/auth/v1/params", tags=["auth"],
+                summary="Tx limits and the minimum fee", responses=ok("AuthParams"))
+    def auth_params() -> JSON:
+        return answer("AuthParams")
+
+    @router.get("/race/staking/v1/validators", tags=["staking"],
+                summary="The validator set with power and operator", responses=ok("Validators"))
+    def validators() -> JSON:
+        return answer("Validators")
+
     @router.get("/race/epochs/v1/epoch", tags=["epochs"], summary="The current epoch",
                 responses=ok("Epoch"))
     def epoch() -> JSON:
@@ -118,7 +149,7 @@ def chain_router(queries: ChainQueries) -> APIRouter:
         request = query_pb2.QueryModelsRequest()
         if status:
             if status not in MODEL_STATUSES:
-                raise QueryFailed(4, "app", f"status must be one of {', '.join(MODEL_STATUSES)}")
+                raise bad_request(f"status must be one of {', '.join(MODEL_STATUSES)}")
             request.status = models_pb2.ModelStatus.Value("MODEL_STATUS_" + status.upper())
         return answer("Models", request)
 
@@ -146,8 +177,7 @@ def chain_router(queries: ChainQueries) -> APIRouter:
         request = query_pb2.QueryProposalsRequest()
         if status:
             if status not in PROPOSAL_STATUSES:
-                raise QueryFailed(4, "app",
-                                  f"status must be one of {', '.join(PROPOSAL_STATUSES)}")
+                raise bad_request(f"status must be one of {', '.join(PROPOSAL_STATUSES)}")
             request.status = gov_pb2.ProposalStatus.Value("PROPOSAL_STATUS_" + status.upper())
         return answer("Proposals", request)
 
@@ -183,7 +213,7 @@ def chain_router(queries: ChainQueries) -> APIRouter:
         try:
             tx_bytes = base64.b64decode(body.tx_bytes, validate=True)
         except (binascii.Error, ValueError):
-            raise QueryFailed(4, "app", "tx_bytes must be standard base64") from None
+            raise bad_request("tx_bytes must be standard base64") from None
         return to_json(broadcast_tx(queries.rpc, tx_bytes, body.wait_for_commit))
 
     return router
