@@ -1,6 +1,6 @@
 """What the ``gov``, ``price`` and ``models`` commands share: signing a message with a keyring
-key, broadcasting it and reporting the chain's verdict, and reading ``race.v1.Query``
-answers. Built on the node CLI's options, output helpers, keyring and RPC client."""
+key, broadcasting it and reporting the chain's verdict (through the client library's one
+broadcast path), and reading ``race.v1.Query`` answers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 from google.protobuf.message import Message
 
-from abci_app.tx import build_signed_tx
 from governance import lookups
 from governance.options import connect
 from governance.output import (
@@ -23,7 +22,7 @@ from governance.output import (
     show,
     user_errors,
 )
-from governance.tx_cli import signer_account, wait_for_commit
+from governance.tx_cli import broadcaster_for, submit, wait_for_commit
 from race_node.client.keyring import Keyring
 from race_node.client.queries import ChainQueries, QueryFailed, to_json
 from race_node.client.rpc import CometRPC
@@ -101,14 +100,10 @@ def sign_and_send(
     signer = keyring.show(from_key)
     fee_nicoin = None if fee is None else lookups.parse_amount_nicoin(fee, "fee")
     with connect(home, node) as rpc:
-        account = signer_account(rpc, signer.address, from_key)
+        broadcaster = broadcaster_for(rpc, keyring, from_key, fee_nicoin)
         messages = build(signer.address, rpc)
-        if fee_nicoin is None:
-            fee_nicoin = lookups.min_fee_nicoin(rpc)
-        sequence = int(account["sequence"])
-        tx_bytes = build_signed_tx(keyring.private_key(from_key), lookups.chain_id(rpc),
-                                   sequence, fee_nicoin, messages)
-        checked = rpc.broadcast_tx_sync(tx_bytes)
+        submission = submit(broadcaster, messages)
+        checked = submission.check
         document: dict[str, Any] = {**summary, "signer": signer.address, "hash": checked.hash,
                                     "code": checked.code, "log": checked.log,
                                     "codespace": checked.codespace}
@@ -119,7 +114,8 @@ def sign_and_send(
             show(output, document, key_value_table("transaction (not yet committed)",
                                                    list(document.items())))
             return
-        committed = wait_for_commit(rpc, checked.hash, timeout, output)
+        committed = wait_for_commit(broadcaster, submission, timeout, output).committed
+    assert committed is not None
     document.update(height=committed.height, code=committed.code, log=committed.log,
                     codespace=committed.codespace)
     if not committed.ok:

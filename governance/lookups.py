@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from abci_app.modules.auth.errors import ACCOUNT_NOT_FOUND
 from abci_app.modules.bank.denom import format_amount, parse_amount
 from abci_app.tx import is_valid_address
 from governance.output import CommandError
 from race_node.client.rpc import CometRPC
-
-UNKNOWN_ACCOUNT_CODE = 40
 
 
 def parse_amount_nicoin(text: str, what: str = "amount") -> int:
@@ -51,7 +50,7 @@ def query_json(rpc: CometRPC, path: str) -> Any:
 def account(rpc: CometRPC, address: str) -> dict[str, Any] | None:
     """The on-chain account (sequence, public key), or None when it does not exist yet."""
     result = rpc.abci_query(f"/auth/account/{address}")
-    if result.code == UNKNOWN_ACCOUNT_CODE:
+    if ACCOUNT_NOT_FOUND.matches(result.code):
         return None
     if not result.ok:
         raise CommandError(f"cannot read account {address} (code {result.code}): {result.log}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from google.protobuf.message import Message
 
-from abci_app.tx import build_signed_tx
 from governance import lookups
 from governance.options import DEFAULT_HOME_PATH, HomeOption, NodeOption, connect
 from governance.output import (
@@ -19,6 +19,7 @@ from governance.output import (
     show,
     user_errors,
 )
+from race_node.client.broadcast import Broadcaster, BroadcastError, Signer, Submission
 from race_node.client.keyring import Keyring
 from race_node.client.rpc import CometRPC, TxResult
 from race_node.node.home import NodeHome
@@ -32,32 +33,42 @@ app = typer.Typer(
 )
 
 
-def signer_account(rpc: CometRPC, address: str, key_name: str) -> dict[str, object]:
-    """The signer's on-chain account; a clear error when it has never received coins."""
-    account = lookups.account(rpc, address)
-    if account is None:
-        raise CommandError(f"account {address} ({key_name}) does not exist on chain yet: it "
-                           "must receive coins before it can send a tx")
-    return account
+def broadcaster_for(rpc: CometRPC, keyring: Keyring, key_name: str,
+                    fee_nicoin: int | None = None,
+                    chain_id: str | None = None) -> Broadcaster:
+    """The one sign-broadcast-wait path, signing with keyring key ``key_name``."""
+    return Broadcaster(rpc, Signer.from_keyring(keyring, key_name), chain_id=chain_id,
+                       fee_nicoin=fee_nicoin)
 
 
-def wait_for_commit(rpc: CometRPC, tx_hash: str, timeout: float,
-                    output: OutputFormat) -> TxResult:
+def wait_for_commit(broadcaster: Broadcaster, submission: Submission, timeout: float,
+                    output: OutputFormat) -> Submission:
     """Wait for the tx to land in a committed block, with a spinner in text output."""
     if output is OutputFormat.text:
-        with console.status(f"tx {tx_hash[:12]}… accepted; waiting for a block"):
-            return rpc.wait_for_tx(tx_hash, timeout=timeout)
-    return rpc.wait_for_tx(tx_hash, timeout=timeout)
+        with console.status(f"tx {submission.hash[:12]}… accepted; waiting for a block"):
+            return broadcaster.wait(submission, timeout)
+    return broadcaster.wait(submission, timeout)
 
 
-def broadcast_and_report(rpc: CometRPC, tx_bytes: bytes, wait: bool, timeout: float,
-                         output: OutputFormat, summary: dict[str, object]) -> None:
-    """Broadcast, report CheckTx's verdict, and (with ``wait``) the committed result.
+def submit(broadcaster: Broadcaster, messages: list[Message], memo: str = "") -> Submission:
+    """Sign and broadcast; a missing signer account becomes a readable command error."""
+    try:
+        return broadcaster.submit(messages, memo)
+    except BroadcastError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def broadcast_and_report(broadcaster: Broadcaster, messages: list[Message], memo: str,
+                         wait: bool, timeout: float, output: OutputFormat,
+                         summary: dict[str, object]) -> None:
+    """Sign, broadcast, report CheckTx's verdict, and (with ``wait``) the committed result.
 
     Exits 1 when CheckTx or FinalizeBlock rejects the tx, with the chain's code and log.
     """
-    checked = rpc.broadcast_tx_sync(tx_bytes)
-    document: dict[str, object] = {**summary, "hash": checked.hash, "check_code": checked.code,
+    submission = submit(broadcaster, messages, memo)
+    checked = submission.check
+    document: dict[str, object] = {**summary, "sequence": submission.sequence,
+                                   "hash": checked.hash, "check_code": checked.code,
                                    "check_log": checked.log, "codespace": checked.codespace}
     if not checked.ok:
         fail(f"the node rejected the tx (code {checked.code}"
@@ -65,7 +76,8 @@ def broadcast_and_report(rpc: CometRPC, tx_bytes: bytes, wait: bool, timeout: fl
              output, **{k: v for k, v in document.items() if k != "error"})
     committed: TxResult | None = None
     if wait:
-        committed = wait_for_commit(rpc, checked.hash, timeout, output)
+        committed = wait_for_commit(broadcaster, submission, timeout, output).committed
+        assert committed is not None
         document.update(height=committed.height, code=committed.code, log=committed.log,
                         codespace=committed.codespace, events=committed.events)
     rows = [(k, v) for k, v in document.items() if k != "events"]
@@ -109,17 +121,10 @@ def send(
             raise CommandError(f"bad amount {amount!r}: must be more than zero")
         fee_nicoin = None if fee is None else lookups.parse_amount_nicoin(fee, "fee")
         with connect(home, node) as rpc:
-            account = signer_account(rpc, sender.address, from_key)
-            if fee_nicoin is None:
-                fee_nicoin = lookups.min_fee_nicoin(rpc)
+            broadcaster = broadcaster_for(rpc, keyring, from_key, fee_nicoin, chain_id)
             message = bank_pb2.MsgSend(from_address=sender.address, to_address=recipient,
                                        amount_nicoin=amount_nicoin)
-            tx_bytes = build_signed_tx(keyring.private_key(from_key),
-                                       chain_id or lookups.chain_id(rpc),
-                                       int(account["sequence"]), fee_nicoin, [message],
-                                       memo=memo)
-            broadcast_and_report(rpc, tx_bytes, wait, timeout, output, {
+            broadcast_and_report(broadcaster, [message], memo, wait, timeout, output, {
                 "from": sender.address, "to": recipient, "amount": lookups.format_nicoin(
-                    amount_nicoin), "fee": lookups.format_nicoin(fee_nicoin),
-                "sequence": int(account["sequence"]),
+                    amount_nicoin), "fee": lookups.format_nicoin(broadcaster.fee_nicoin),
             })

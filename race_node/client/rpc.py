@@ -1,4 +1,5 @@
-"""A small client for CometBFT's JSON-RPC (v0.38): status, ABCI queries, broadcast, tx lookup.
+"""A small client for CometBFT's JSON-RPC (v0.38): status, ABCI queries, blocks and their
+results, broadcast, tx lookup and search.
 
 Everything goes through JSON-RPC 2.0 POSTs, so byte arguments follow CometBFT's JSON
 encoding: transaction bytes and tx hashes as base64, ``abci_query`` data as hex. Results
@@ -6,7 +7,8 @@ come back as plain dicts with the node's field names; a few helpers decode the f
 CLI and tests need (app hash, heights, ABCI query values).
 
 The client never retries a broadcast on its own: a tx sent twice is a different outcome
-(the second is rejected by the sequence check), so retrying is the caller's decision.
+(the second is rejected by the sequence check), so retrying is the caller's decision; the
+one sign-broadcast-wait path is :mod:`race_node.client.broadcast`.
 """
 
 from __future__ import annotations
@@ -84,6 +86,29 @@ class TxResult:
     @property
     def ok(self) -> bool:
         return self.code == 0
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    """One tx's FinalizeBlock result inside a block (no hash: block_results has none)."""
+
+    code: int
+    log: str
+    codespace: str
+    events: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+@dataclass(frozen=True)
+class BlockResults:
+    """A committed block's results: its txs' outcomes in block order, then its own events."""
+
+    height: int
+    txs: list[TxOutcome]
+    finalize_block_events: list[dict[str, Any]]
 
 
 def tx_hash(tx: bytes) -> str:
@@ -190,6 +215,36 @@ class CometRPC:
     def net_info(self) -> dict[str, Any]:
         return self.call("net_info")
 
+    def block_results(self, height: int) -> BlockResults:
+        """What FinalizeBlock returned for ``height``: each tx's result and the block's own
+        events. The one source of a height's events, for live blocks and catch-up alike."""
+        result = self.call("block_results", height=str(height))
+        return BlockResults(
+            height=int(result["height"]),
+            txs=[TxOutcome(code=int(tx.get("code", 0) or 0), log=tx.get("log", ""),
+                           codespace=tx.get("codespace", ""), events=tx.get("events") or [])
+                 for tx in result.get("txs_results") or []],
+            finalize_block_events=result.get("finalize_block_events") or [],
+        )
+
+    def block_tx_hashes(self, height: int) -> list[str]:
+        """The hashes of the txs in block ``height``, in block order."""
+        data = self.block(height)["block"]["data"]
+        return [tx_hash(base64.b64decode(tx)) for tx in data.get("txs") or []]
+
+    def tx_search(self, query: str, per_page: int = 100) -> list[TxResult]:
+        """Every committed tx matching ``query`` (CometBFT's event query language, e.g.
+        ``tx.signer='race1...'``), oldest first, reading all pages."""
+        found: list[TxResult] = []
+        page = 1
+        while True:
+            result = self.call("tx_search", query=query, prove=False, page=str(page),
+                               per_page=str(per_page), order_by="asc")
+            found.extend(_tx_result_from_rpc(tx) for tx in result["txs"])
+            if not result["txs"] or len(found) >= int(result["total_count"]):
+                return found
+            page += 1
+
     # --- queries and transactions ---------------------------------------------------
 
     def abci_query(self, path: str, data: bytes = b"", height: int = 0) -> QueryResult:
@@ -252,14 +307,6 @@ class CometRPC:
                 )
             time.sleep(poll_interval)
 
-    def broadcast_and_wait(self, tx: bytes, timeout: float = 30.0) -> tuple[BroadcastResult,
-                                                                          TxResult | None]:
-        """Broadcast; if CheckTx accepts, wait for the commit and return both verdicts."""
-        checked = self.broadcast_tx_sync(tx)
-        if not checked.ok:
-            return checked, None
-        return checked, self.wait_for_tx(checked.hash, timeout=timeout)
-
     def wait_for_height(self, height: int, timeout: float = 30.0,
                         poll_interval: float = 0.1) -> int:
         """Block until the node's latest committed height reaches ``height``."""
@@ -275,6 +322,14 @@ class CometRPC:
             time.sleep(poll_interval)
         raise TimeoutError(f"{self.url} did not reach height {height} within {timeout:.0f}s"
                            + (f" (last error: {last_error})" if last_error else ""))
+
+
+def websocket_url(rpc_url: str) -> str:
+    """CometBFT's event websocket for an RPC address: ``ws://host:port/websocket``."""
+    url = normalize_rpc_url(rpc_url).rstrip("/")
+    if url.startswith("https://"):
+        return "wss://" + url.removeprefix("https://") + "/websocket"
+    return "ws://" + url.removeprefix("http://") + "/websocket"
 
 
 def normalize_rpc_url(url: str) -> str:

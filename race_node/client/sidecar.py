@@ -1,0 +1,163 @@
+"""The GPU sidecar's gRPC client (proto/race/v1/sidecar.proto), for the agent and the tests.
+
+One grpc.aio channel carries both services, InferenceEngine and RaceEngine. A sidecar may
+serve only one of them (``--no-race``), so :meth:`SidecarClient.health` reports the Race
+engine as absent rather than failing. With a token, every call carries
+``authorization: Bearer <token>``; the token is never logged or shown in a repr.
+
+After a failed call the channel is closed and the next call dials afresh, so a restarted
+sidecar is found again as soon as the caller retries (callers pace retries with
+:class:`~race_node.client.backoff.Backoff`), not when gRPC's own reconnect timer fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import grpc
+
+from race_protocol.gen.race.v1 import sidecar_pb2 as pb
+from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_TIMEOUT_S = 5.0
+
+
+# Codes after which the channel is redialled: the sidecar is down, restarting or stuck.
+_REDIAL = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                     grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
+
+
+class SidecarError(Exception):
+    """A sidecar call failed: no answer, a refused token, or the engine's refusal."""
+
+    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SidecarHealth:
+    """What a health check found: serving, draining, per-model load, the Race engine."""
+
+    serving: bool
+    draining: bool
+    models: list[str]
+    loads: list[pb.ModelLoad] = field(default_factory=list)
+    race_engine: pb.RaceEngineInfo | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """Serving, not draining, and every model reports healthy."""
+        return self.serving and not self.draining and all(m.healthy for m in self.loads)
+
+
+class SidecarClient:
+    """Async client of one sidecar at ``address`` (host:port)."""
+
+    def __init__(self, address: str, token: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ())
+        self._channel: grpc.aio.Channel | None = None
+
+    def __repr__(self) -> str:
+        return f"SidecarClient({self.address!r}, token={'set' if self._metadata else 'none'})"
+
+    async def __aenter__(self) -> SidecarClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    def _open(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(self.address, options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.initial_reconnect_backoff_ms", 500),
+                ("grpc.max_reconnect_backoff_ms", 5000),
+            ])
+        return self._channel
+
+    def inference(self) -> pb_grpc.InferenceEngineStub:
+        return pb_grpc.InferenceEngineStub(self._open())
+
+    def race(self) -> pb_grpc.RaceEngineStub:
+        return pb_grpc.RaceEngineStub(self._open())
+
+    async def _failed(self, call: str, error: grpc.aio.AioRpcError) -> SidecarError:
+        """A clear error for a failed call; after a connection failure the next call redials."""
+        if error.code() in _REDIAL:
+            await self.close()
+        detail = error.details() or error.code().name
+        return SidecarError(f"sidecar {self.address}: {call} failed "
+                            f"({error.code().name}): {detail}", error.code())
+
+    async def health(self) -> SidecarHealth:
+        """InferenceEngine.Health, plus RaceEngine.GetRaceEngineInfo where it is served."""
+        try:
+            answer = await self.inference().Health(pb.InferenceHealthRequest(),
+                                                    timeout=self.timeout,
+                                                    metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("Health", error) from error
+        race_engine = await self._race_engine_info()
+        return SidecarHealth(serving=answer.serving, draining=answer.draining,
+                             models=[m.model for m in answer.models],
+                             loads=list(answer.models), race_engine=race_engine)
+
+    async def _race_engine_info(self) -> pb.RaceEngineInfo | None:
+        try:
+            return await self.race().GetRaceEngineInfo(pb.GetRaceEngineInfoRequest(),
+                                                       timeout=self.timeout,
+                                                       metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.UNIMPLEMENTED:
+                return None  # this sidecar serves inference only
+            raise await self._failed("GetRaceEngineInfo", error) from error
+
+    async def list_models(self) -> list[pb.ModelInfo]:
+        """The models the sidecar serves, with their limits."""
+        try:
+            answer = await self.inference().ListModels(pb.ListModelsRequest(),
+                                                       timeout=self.timeout,
+                                                       metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("ListModels", error) from error
+        return list(answer.models)
+
+    async def generate(self, model: str, *, prompt: str | None = None,
+                       messages: Sequence[tuple[str, str]] | None = None,
+                       max_tokens: int | None = None, temperature: float | None = None,
+                       seed: int | None = None, timeout: float = 120.0,
+                       ) -> pb.GenerateResponse:
+        """One completion: give ``prompt`` or chat ``messages`` as (role, content) pairs."""
+        if (prompt is None) == (messages is None):
+            raise ValueError("give exactly one of prompt and messages")
+        sampling = pb.SamplingParams()
+        if max_tokens is not None:
+            sampling.max_tokens = max_tokens
+        if temperature is not None:
+            sampling.temperature = temperature
+        if seed is not None:
+            sampling.seed = seed
+        request = pb.GenerateRequest(model=model, sampling=sampling)
+        if prompt is not None:
+            request.prompt = prompt
+        else:
+            request.chat.CopyFrom(pb.ChatMessages(messages=[
+                pb.ChatMessage(role=role, content=content) for role, content in messages or ()]))
+        try:
+            return await self.inference().Generate(request, timeout=timeout,
+                                                   metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("Generate", error) from error
