@@ -3,12 +3,16 @@ Model Registration Process")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from google.protobuf.message import Message
 
+from abci_app.core.authority import governance_authority
+from abci_app.modules.gov.escrow import escrow_address
+from abci_app.tx.codec import pack
 from governance import lookups
 from governance.common import (
     FeeOption,
@@ -18,6 +22,7 @@ from governance.common import (
     as_json,
     command_errors,
     query,
+    resolve_address,
     sign_and_send,
 )
 from governance.options import DEFAULT_HOME_PATH, HomeOption, NodeOption
@@ -34,22 +39,28 @@ from governance.output import (
 from race_node.client.queries import ChainQueries
 from race_node.client.rpc import CometRPC
 from race_node.node.genesis_params import split_param_assignment
-from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
+from race_protocol.gen.race.v1 import bank_pb2, gov_pb2, models_pb2, params_pb2, query_pb2
 
 app = typer.Typer(
-    help="Governance: propose models and parameter changes, deposit, vote, follow tallies.\n\n"
+    help="Governance: propose models, parameter changes and community spends, deposit, vote, "
+         "follow tallies. A proposal carries ordinary module messages; when it passes, the gov "
+         "module account signs and runs them.\n\n"
          "Examples:\n\n"
          "  race gov propose model --id smollm2-135m --hf-repo HuggingFaceTB/SmolLM2-135M-Instruct"
          " --revision main --units 1000 --max-context 2048 --from validator\n\n"
          "  race gov vote 1 yes --from validator\n\n"
-         "  race gov list --status voting_period --output json",
+         "  race gov list --status voting_period --output json\n\n"
+         "  race gov account",
     no_args_is_help=True,
 )
 propose_app = typer.Typer(
-    help="Submit a proposal with its initial deposit.\n\n"
+    help="Submit a proposal with its initial deposit. Its messages are checked on today's "
+         "state before it is accepted; a message that would fail is refused with its own "
+         "code.\n\n"
          "Examples:\n\n"
          "  race gov propose text --title 'Adopt the v2 spot-check rate' --from validator\n\n"
-         "  race gov propose param epochs.epoch_length_blocks=720 --from validator",
+         "  race gov propose param epochs.epoch_length_blocks=720 --from validator\n\n"
+         "  race gov propose send --to race1... --amount 100icoin --from validator",
     no_args_is_help=True,
 )
 app.add_typer(propose_app, name="propose")
@@ -71,9 +82,10 @@ class VoteChoice(StrEnum):
     no_with_veto = "no-with-veto"
 
 
-def _submit(content_kind: str, content: Message, title: str, summary: str,
-            deposit: str | None, from_key: str, fee: str | None, wait: bool, timeout: float,
-            home: Any, node: str | None, output: OutputFormat) -> None:
+def _submit(action: str, messages_for: Callable[[str], list[Message]], title: str,
+            summary: str, deposit: str | None, from_key: str, fee: str | None, wait: bool,
+            timeout: float, home: Any, node: str | None, output: OutputFormat) -> None:
+    """Sign and send a MsgSubmitProposal carrying ``messages_for(proposer)``, packed."""
     if len(title) > 140 or not title.strip():
         raise CommandError("--title must be 1-140 characters")
 
@@ -83,15 +95,15 @@ def _submit(content_kind: str, content: Message, title: str, summary: str,
             amount = params.min_deposit_nicoin
         else:
             amount = lookups.parse_amount_nicoin(deposit, "deposit")
-        proposal_content = gov_pb2.ProposalContent(**{content_kind: content})
-        return [gov_pb2.MsgSubmitProposal(proposer=signer, title=title, summary=summary,
-                                          content=proposal_content,
-                                          initial_deposit_nicoin=amount)]
+        return [gov_pb2.MsgSubmitProposal(
+            proposer=signer, title=title, summary=summary, initial_deposit_nicoin=amount,
+            messages=[pack(message) for message in messages_for(signer)])]
 
     sign_and_send(home=home, node=node, from_key=from_key, build=build, fee=fee, wait=wait,
                   timeout=timeout, output=output,
-                  summary={"action": f"submit {content_kind} proposal", "title": title},
+                  summary={"action": f"submit {action} proposal", "title": title},
                   report_events=(("submit_proposal", "proposal_id", "proposal_id"),
+                                 ("submit_proposal", "kind", "kind"),
                                  ("proposal_voting_started", "voting_end_height",
                                   "voting_end_height")))
 
@@ -120,17 +132,22 @@ def propose_model(
 ) -> None:
     """Propose adding a model to the registry; it becomes active if the proposal passes.
 
+    The proposal carries one MsgRegisterModel, owned by the proposer.
+
     Example:
 
       race gov propose model --id smollm2-135m --hf-repo HuggingFaceTB/SmolLM2-135M-Instruct
       --revision main --units 1000 --max-context 2048 --from validator
     """
-    with command_errors(output):
-        content = models_pb2.MsgRegisterModel(
-            id=model_id, source=models_pb2.ModelSource(hf_repo=hf_repo, revision=revision),
+    def register(proposer: str) -> list[Message]:
+        return [models_pb2.MsgRegisterModel(
+            authority=governance_authority(), owner=proposer, id=model_id,
+            source=models_pb2.ModelSource(hf_repo=hf_repo, revision=revision),
             units_of_compute_per_token=units, max_context=max_context,
-            validation_threshold_ppm=validation_threshold_ppm)
-        _submit("register_model", content, title or f"Register model {model_id}", summary,
+            validation_threshold_ppm=validation_threshold_ppm)]
+
+    with command_errors(output):
+        _submit("register-model", register, title or f"Register model {model_id}", summary,
                 deposit, from_key, fee, wait, timeout, home, node, output)
 
 
@@ -152,10 +169,10 @@ def propose_retire_model(
 
     Example: race gov propose retire-model smollm2-135m --from validator
     """
+    retire = models_pb2.MsgRetireModel(authority=governance_authority(), id=model_id)
     with command_errors(output):
-        _submit("retire_model", models_pb2.MsgRetireModel(id=model_id),
-                title or f"Retire model {model_id}", summary, deposit, from_key, fee, wait,
-                timeout, home, node, output)
+        _submit("retire-model", lambda _proposer: [retire], title or f"Retire model {model_id}",
+                summary, deposit, from_key, fee, wait, timeout, home, node, output)
 
 
 @propose_app.command("update-model")
@@ -185,11 +202,13 @@ def propose_update_model(
         if units is None and max_context is None and validation_threshold_ppm is None:
             raise CommandError("give at least one of --units, --max-context, "
                                "--validation-threshold-ppm")
-        content = models_pb2.MsgUpdateModelParams(
-            id=model_id, units_of_compute_per_token=units or 0, max_context=max_context or 0,
+        update = models_pb2.MsgUpdateModelParams(
+            authority=governance_authority(), id=model_id,
+            units_of_compute_per_token=units or 0, max_context=max_context or 0,
             validation_threshold_ppm=validation_threshold_ppm or 0)
-        _submit("update_model_params", content, title or f"Update model {model_id}", summary,
-                deposit, from_key, fee, wait, timeout, home, node, output)
+        _submit("update-model", lambda _proposer: [update],
+                title or f"Update model {model_id}", summary, deposit, from_key, fee, wait,
+                timeout, home, node, output)
 
 
 def parse_param_changes(assignments: list[str]) -> list[tuple[str, str, str]]:
@@ -221,6 +240,8 @@ def propose_param(
 ) -> None:
     """Propose changing chain parameters (see `race gov params` and docs/governance.md).
 
+    The proposal carries one MsgUpdateParams with every change.
+
     Examples:
 
       race gov propose param epochs.epoch_length_blocks=720 --from validator
@@ -229,11 +250,11 @@ def propose_param(
     """
     with command_errors(output):
         parsed = parse_param_changes(changes)
-        content = gov_pb2.MsgUpdateParams(changes=[
-            gov_pb2.ParamChange(module=m, key=k, value=v) for m, k, v in parsed])
+        update = params_pb2.MsgUpdateParams(authority=governance_authority(), changes=[
+            params_pb2.ParamChange(module=m, key=k, value=v) for m, k, v in parsed])
         default_title = "Set " + ", ".join(f"{m}.{k}={v}" for m, k, v in parsed)
-        _submit("update_params", content, title or default_title[:140], summary, deposit,
-                from_key, fee, wait, timeout, home, node, output)
+        _submit("param", lambda _proposer: [update], title or default_title[:140], summary,
+                deposit, from_key, fee, wait, timeout, home, node, output)
 
 
 @propose_app.command("text")
@@ -254,8 +275,40 @@ def propose_text(
     Example: race gov propose text --title "Raise the spot-check rate" --summary "..." --from v
     """
     with command_errors(output):
-        _submit("text", gov_pb2.TextProposal(), title, summary, deposit, from_key, fee, wait,
+        _submit("text", lambda _proposer: [], title, summary, deposit, from_key, fee, wait,
                 timeout, home, node, output)
+
+
+@propose_app.command("send")
+def propose_send(
+    to: Annotated[str, typer.Option(help="recipient: a race1... address or a key name")],
+    amount: Annotated[str, typer.Option(help="e.g. 100icoin, paid from the gov account")],
+    title: TitleOption = None,
+    summary: SummaryOption = "",
+    deposit: DepositOption = None,
+    from_key: FromOption = ...,  # type: ignore[assignment]
+    fee: FeeOption = None,
+    wait: WaitOption = True,
+    timeout: TimeoutOption = 30.0,
+    home: HomeOption = DEFAULT_HOME_PATH,
+    node: NodeOption = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Propose a community spend: coins from the gov account (see `race gov account`) to a
+    recipient. Deposits are held apart and are never spent.
+
+    Example: race gov propose send --to race1... --amount 100icoin --summary "grant" --from v
+    """
+    with command_errors(output):
+        amount_nicoin = lookups.parse_amount_nicoin(amount)
+        if amount_nicoin == 0:
+            raise CommandError("--amount must be more than zero")
+        recipient = resolve_address(home, to)
+        spend = bank_pb2.MsgSend(from_address=governance_authority(), to_address=recipient,
+                                 amount_nicoin=amount_nicoin)
+        default_title = f"Send {lookups.format_nicoin(amount_nicoin)} to {recipient}"
+        _submit("send", lambda _proposer: [spend], title or default_title[:140], summary,
+                deposit, from_key, fee, wait, timeout, home, node, output)
 
 
 @app.command("deposit")
@@ -368,17 +421,23 @@ def list_proposals(
                                                   "period"], rows))
 
 
-def _content_rows(content: dict[str, Any]) -> list[tuple[str, Any]]:
+def _message_rows(messages: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """A proposal's messages, field by field, labelled with their type's short name (and
+    their position when there are several); the authority is always the gov account."""
     rows: list[tuple[str, Any]] = []
-    for kind, body in content.items():
-        for key, value in body.items():
-            if key in ("authority", "owner") or value in ("", "0", [], {}):
+    for index, message in enumerate(messages):
+        type_name = str(message.get("@type", "")).rsplit(".", 1)[-1]
+        label = type_name if len(messages) == 1 else f"{index + 1}.{type_name}"
+        for key, value in message.items():
+            if key in ("@type", "authority") or value in ("", "0", [], {}):
                 continue
             if key == "changes":
                 value = ", ".join(f"{c['module']}.{c['key']}={c['value']}" for c in value)
+            elif key == "amount_nicoin":
+                value = lookups.format_nicoin(int(value))
             elif isinstance(value, dict):
                 value = ", ".join(f"{k}={v}" for k, v in value.items())
-            rows.append((f"{kind}.{key}", value))
+            rows.append((f"{label}.{key}", value))
     return rows
 
 
@@ -409,7 +468,7 @@ def show_proposal(
             ("proposer", proposal["proposer"]), ("status", _short_status(proposal["status"])),
             ("submitted at", proposal["submit_height"]), ("period", _deadline(proposal)),
             ("total deposit", lookups.format_nicoin(int(proposal["total_deposit_nicoin"])))]
-    rows += _content_rows(proposal["content"])
+    rows += _message_rows(proposal["messages"])
     if proposal["execution_log"]:
         rows.append(("execution failed", proposal["execution_log"]))
     console.print(key_value_table(f"proposal {proposal_id}", rows))
@@ -461,3 +520,31 @@ def params(
     with command_errors(output):
         answer = as_json(query(home, node, "GovParams"))
     show(output, answer, key_value_table("gov params", list(answer["params"].items())))
+
+
+@app.command("account")
+def account(
+    home: HomeOption = DEFAULT_HOME_PATH,
+    node: NodeOption = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Show the gov module account, which signs passed proposals' messages and holds the
+    community's coins, and the separate account that holds proposals' deposits in escrow.
+
+    Anyone can fund the gov account with `race tx send`; only a passed proposal spends
+    from it (`race gov propose send`).
+
+    Example: race gov account --output json
+    """
+    with command_errors(output):
+        answer = {
+            name: as_json(query(home, node, "Balance",
+                                query_pb2.QueryBalanceRequest(address=address)))
+            for name, address in (("gov_account", governance_authority()),
+                                  ("deposits_escrow", escrow_address()))
+        }
+    rows = [("gov account", answer["gov_account"]["address"]),
+            ("balance", answer["gov_account"]["display"]),
+            ("deposits escrow", answer["deposits_escrow"]["address"]),
+            ("held in escrow", answer["deposits_escrow"]["display"])]
+    show(output, answer, key_value_table("governance accounts", rows))

@@ -23,7 +23,19 @@ from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
 from abci_app.modules.models.errors import MODEL_NOT_FOUND
 from race_node.client.rpc import CometRPC, RPCError
 from race_protocol.errors import ErrorCode
-from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
+from race_protocol.gen.race.v1 import (
+    bank_pb2,
+    gov_pb2,
+    models_pb2,
+    params_pb2,
+    pricing_pb2,
+    query_pb2,
+)
+
+# A proposal carries its messages as ``Any``: json_format resolves each "@type" in the
+# default descriptor pool, so every module's messages are loaded before an answer is read.
+PROPOSAL_MESSAGE_FILES = (bank_pb2.DESCRIPTOR, gov_pb2.DESCRIPTOR, models_pb2.DESCRIPTOR,
+                          params_pb2.DESCRIPTOR, pricing_pb2.DESCRIPTOR)
 
 
 class QueryFailed(Exception):
@@ -192,7 +204,14 @@ class ChainQueries:
         if not result.ok:
             raise QueryFailed(result.code, result.codespace, result.log)
         response = spec.response_type()
-        json_format.ParseDict(spec.adapt(result.json()), response, ignore_unknown_fields=True)
+        try:
+            json_format.ParseDict(spec.adapt(result.json()), response,
+                                  ignore_unknown_fields=True)
+        except json_format.ParseError as unreadable:
+            # e.g. a proposal message of a type this client's protos do not have yet
+            raise QueryFailed(0, "", f"cannot read the node's answer to {method}: "
+                                     f"{unreadable}; is this client older than the chain?"
+                              ) from unreadable
         return response
 
     def call_json(self, method: str, request: Message | None = None) -> dict[str, Any]:

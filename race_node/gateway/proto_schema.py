@@ -23,6 +23,15 @@ _SCALARS: dict[int, dict[str, Any]] = {
 }
 
 
+# proto3 JSON writes an ``Any`` as the packed message's own fields plus its type URL.
+_ANY_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Any",
+    "description": "a packed message: its proto3 JSON fields and its type URL as \"@type\"",
+    "properties": {"@type": {"type": "string", "example": "/race.v1.MsgUpdateParams"}},
+    "required": ["@type"], "additionalProperties": True,
+}
+
+
 def schema_ref(descriptor: Descriptor) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{descriptor.full_name}"}
 
@@ -47,6 +56,9 @@ def message_schemas(roots: list[Descriptor]) -> dict[str, dict[str, Any]]:
     while pending:
         descriptor = pending.pop()
         if descriptor.full_name in schemas:
+            continue
+        if descriptor.full_name == "google.protobuf.Any":
+            schemas[descriptor.full_name] = _ANY_SCHEMA
             continue
         properties = {field.name: _field_schema(field, pending) for field in descriptor.fields}
         schemas[descriptor.full_name] = {"type": "object", "title": descriptor.name,
