@@ -14,6 +14,7 @@ import sys
 import typer
 
 from governance import (
+    agent_cli,
     gateway_cli,
     gov_cli,
     keys_cli,
@@ -53,6 +54,7 @@ app.add_typer(gov_cli.app, name="gov")
 app.add_typer(price_cli.app, name="price")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(gateway_cli.app, name="gateway")
+app.add_typer(agent_cli.app, name="agent")
 
 
 def _add_optional_groups(root: typer.Typer) -> None:

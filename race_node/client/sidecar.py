@@ -1,8 +1,8 @@
 """The GPU sidecar's gRPC client (proto/race/v1/sidecar.proto), for the agent and the tests.
 
 One grpc.aio channel carries both services, InferenceEngine and RaceEngine. A sidecar may
-serve only one of them (``--no-race``), so :meth:`SidecarClient.health` reports the Race
-engine as absent rather than failing. With a token, every call carries
+serve only one of them (``--no-race``, ``--no-inference``), so :meth:`SidecarClient.health`
+reports the other as absent rather than failing. With a token, every call carries
 ``authorization: Bearer <token>``; the token is never logged or shown in a repr.
 
 After a failed call the channel is closed and the next call dials afresh, so a restarted
@@ -12,8 +12,9 @@ sidecar is found again as soon as the caller retries (callers pace retries with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 
@@ -22,6 +23,7 @@ from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 5.0
+R = TypeVar("R")
 
 
 # Codes after which the channel is redialled: the sidecar is down, restarting or stuck.
@@ -39,18 +41,23 @@ class SidecarError(Exception):
 
 @dataclass(frozen=True)
 class SidecarHealth:
-    """What a health check found: serving, draining, per-model load, the Race engine."""
+    """What a health check found. A sidecar serves inference, the Race, or both; the
+    service it does not serve is None."""
 
-    serving: bool
-    draining: bool
-    models: list[str]
-    loads: list[pb.ModelLoad] = field(default_factory=list)
-    race_engine: pb.RaceEngineInfo | None = None
+    inference: pb.InferenceHealthResponse | None
+    race_engine: pb.RaceEngineInfo | None
+
+    @property
+    def models(self) -> list[str]:
+        return [] if self.inference is None else [m.model for m in self.inference.models]
 
     @property
     def healthy(self) -> bool:
-        """Serving, not draining, and every model reports healthy."""
-        return self.serving and not self.draining and all(m.healthy for m in self.loads)
+        """Inference (when served) is serving, not draining, and every model is healthy."""
+        if self.inference is None:
+            return self.race_engine is not None
+        return (self.inference.serving and not self.inference.draining
+                and all(m.healthy for m in self.inference.models))
 
 
 class SidecarClient:
@@ -103,27 +110,25 @@ class SidecarClient:
                             f"({error.code().name}): {detail}", error.code())
 
     async def health(self) -> SidecarHealth:
-        """InferenceEngine.Health, plus RaceEngine.GetRaceEngineInfo where it is served."""
-        try:
-            answer = await self.inference().Health(pb.InferenceHealthRequest(),
-                                                    timeout=self.timeout,
-                                                    metadata=self._metadata)
-        except grpc.aio.AioRpcError as error:
-            raise await self._failed("Health", error) from error
-        race_engine = await self._race_engine_info()
-        return SidecarHealth(serving=answer.serving, draining=answer.draining,
-                             models=[m.model for m in answer.models],
-                             loads=list(answer.models), race_engine=race_engine)
+        """InferenceEngine.Health and RaceEngine.GetRaceEngineInfo, whichever are served."""
+        inference = await self._unless_unimplemented("Health", self.inference().Health(
+            pb.InferenceHealthRequest(), timeout=self.timeout, metadata=self._metadata))
+        race_engine = await self._unless_unimplemented(
+            "GetRaceEngineInfo", self.race().GetRaceEngineInfo(
+                pb.GetRaceEngineInfoRequest(), timeout=self.timeout, metadata=self._metadata))
+        if inference is None and race_engine is None:
+            raise SidecarError(f"sidecar {self.address} serves neither InferenceEngine nor "
+                               "RaceEngine", grpc.StatusCode.UNIMPLEMENTED)
+        return SidecarHealth(inference=inference, race_engine=race_engine)
 
-    async def _race_engine_info(self) -> pb.RaceEngineInfo | None:
+    async def _unless_unimplemented(self, call: str, answer: Awaitable[R]) -> R | None:
+        """The call's answer, or None when the sidecar does not serve that service."""
         try:
-            return await self.race().GetRaceEngineInfo(pb.GetRaceEngineInfoRequest(),
-                                                       timeout=self.timeout,
-                                                       metadata=self._metadata)
+            return await answer
         except grpc.aio.AioRpcError as error:
             if error.code() is grpc.StatusCode.UNIMPLEMENTED:
-                return None  # this sidecar serves inference only
-            raise await self._failed("GetRaceEngineInfo", error) from error
+                return None
+            raise await self._failed(call, error) from error
 
     async def list_models(self) -> list[pb.ModelInfo]:
         """The models the sidecar serves, with their limits."""
