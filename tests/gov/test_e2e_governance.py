@@ -1,17 +1,19 @@
 """Governance and pricing end to end: a 4-validator localnet on loopback, driven through the
-`race` CLI, with the REST and gRPC gateways served by `python -m race_node.gateway serve`.
+`race` CLI, with the REST and gRPC gateways served by `race gateway serve`.
 
 * A model is proposed, topped up with a deposit, voted in, becomes active, and its price
   per token shows in `race models list`.
 * Three validators vote prices; the fourth never votes and counts at the current price; the
   next epoch's price is the weighted median.
 * The REST and gRPC gateways return the same answers as the CLI.
+* A community spend pays from the gov account, while deposits wait in their escrow account.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -22,11 +24,21 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from google.protobuf import json_format
 from typer.testing import CliRunner
 
+from abci_app.core.authority import governance_authority
+from abci_app.modules.gov import errors as gov_errors
+from abci_app.modules.models import errors as models_errors
+from abci_app.tx import build_signed_tx
+from governance import lookups
+from governance.main import app
+from race_node.client.queries import to_json
 from race_node.localnet import Localnet
 from race_node.node.home import NodeConfigError, find_cometbft
+from race_protocol.gen.race.v1 import models_pb2, query_pb2, query_pb2_grpc
 from tests.e2e.localnet_ports import free_port_block
+from tests.harness import address_of, key_from_seed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -47,8 +59,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 def race(*args: str, expect_ok: bool = True) -> dict[str, Any]:
     """Run `race ARGS --output json` in-process and parse its one JSON document."""
-    from governance.main import app
-
     result = CliRunner().invoke(app, [*args, "--output", "json"])
     if expect_ok:
         assert result.exit_code == 0, result.stdout
@@ -56,8 +66,6 @@ def race(*args: str, expect_ok: bool = True) -> dict[str, Any]:
 
 
 def free_ports(count: int) -> list[int]:
-    import socket
-
     sockets = [socket.socket() for _ in range(count)]
     try:
         for s in sockets:
@@ -113,8 +121,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         net.wait_for_height(2, timeout=60)
         rest_port, grpc_port = free_ports(2)
         gateway = subprocess.Popen(
-            [sys.executable, "-m", "race_node.gateway", "serve", "--node", net.node(0)["rpc"],
-             "--rest-port", str(rest_port), "--grpc-port", str(grpc_port)],
+            [sys.executable, "-m", "governance.main", "gateway", "serve",
+             "--node", net.node(0)["rpc"], "--rest-port", str(rest_port),
+             "--grpc-port", str(grpc_port)],
             cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         rest_url = f"http://127.0.0.1:{rest_port}"
@@ -174,7 +183,7 @@ def test_a_model_enters_the_registry_through_governance(network: Network) -> Non
     # A deposit into the closed proposal is refused with its code.
     refused = network.cli(0, "gov", "deposit", proposal_id, "1icoin", "--from", "validator",
                           expect_ok=False)
-    assert refused["code"] == 302 and "passed" in refused["log"]
+    assert refused["code"] == gov_errors.PROPOSAL_CLOSED.code and "passed" in refused["log"]
 
 
 def test_next_epoch_price_is_the_weighted_median_of_the_votes(network: Network) -> None:
@@ -198,30 +207,24 @@ def test_next_epoch_price_is_the_weighted_median_of_the_votes(network: Network) 
 
 
 def test_a_direct_model_registration_is_refused(network: Network) -> None:
-    from governance import lookups as chain
-    from race_protocol.gen.race.v1 import models_pb2
-    from abci_app.tx import build_signed_tx
-
     keyring = network.net.keyring(0)
     signer = keyring.show("validator")
     with network.net.rpc(0) as rpc:
-        sequence = int(chain.account(rpc, signer.address)["sequence"])
-        tx = build_signed_tx(keyring.private_key("validator"), chain.chain_id(rpc), sequence,
-                             chain.min_fee_nicoin(rpc), [models_pb2.MsgRegisterModel(
+        account = lookups.account(rpc, signer.address)
+        assert account is not None
+        tx = build_signed_tx(keyring.private_key("validator"), lookups.chain_id(rpc),
+                             int(account["sequence"]), lookups.min_fee_nicoin(rpc),
+                             [models_pb2.MsgRegisterModel(
                                  authority=signer.address, id="sneaky",
                                  source=models_pb2.ModelSource(hf_repo="a/b", revision="c"),
                                  units_of_compute_per_token=1, max_context=1,
                                  validation_threshold_ppm=1)])
         checked = rpc.broadcast_tx_sync(tx)
-    assert checked.code == 200 and "race gov propose model" in checked.log
+    assert checked.code == models_errors.GOVERNANCE_ONLY.code
+    assert "race gov propose model" in checked.log
 
 
 def test_gateways_answer_like_the_cli(network: Network) -> None:
-    from google.protobuf import json_format
-
-    from race_node.client.queries import to_json
-    from race_protocol.gen.race.v1 import query_pb2, query_pb2_grpc
-
     address = network.net.node(3)["account"]
     # (CLI args, REST path, gRPC method, request, how the CLI's JSON holds the answer)
     cases: list[tuple[tuple[str, ...], str, str, Any]] = [
@@ -256,6 +259,13 @@ def test_gateways_answer_like_the_cli(network: Network) -> None:
             preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
         assert vote_cli == {**vote_rest, "voter": address} and vote_rest == vote_grpc
 
+        # A proposal's messages come back as proto3 JSON with "@type" on every surface.
+        shown = network.cli(0, "gov", "show", "1")["proposal"]
+        assert shown["messages"][0]["@type"] == "/race.v1.MsgRegisterModel"
+        assert shown == httpx.get(f"{network.rest_url}/race/gov/v1/proposals/1",
+                                  timeout=10).json()["proposal"] == to_json(stub.Proposal(
+            query_pb2.QueryProposalRequest(proposal_id=1), timeout=10))["proposal"]
+
         with pytest.raises(grpc.RpcError) as missing:
             stub.Proposal(query_pb2.QueryProposalRequest(proposal_id=999), timeout=10)
         assert missing.value.code() is grpc.StatusCode.NOT_FOUND
@@ -266,14 +276,13 @@ def test_gateways_answer_like_the_cli(network: Network) -> None:
 
 
 def test_tables_for_people(network: Network) -> None:
-    from governance.main import app
-
     home = ["--home", str(network.net.home(0).root), "--node", network.net.node(0)["rpc"]]
     for args, expected in [
         (["models", "list"], "smollm2-135m"),
         (["models", "show", "smollm2-135m"], "price per token"),
-        (["gov", "list"], "register_model"),
-        (["gov", "show", "1"], "register_model.units_of_compute_per_token"),
+        (["gov", "list"], "MsgRegisterModel"),
+        (["gov", "show", "1"], "MsgRegisterModel.units_of_compute_per_token"),
+        (["gov", "account"], governance_authority()),
         (["gov", "tally", "1"], "final tally"),
         (["gov", "params"], "voting_period_blocks"),
         (["price", "show", "--voter", "validator", "--history", "2"], "price history"),
@@ -281,3 +290,30 @@ def test_tables_for_people(network: Network) -> None:
         result = CliRunner().invoke(app, [*args, *home], env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.stdout
         assert expected in result.stdout, result.stdout
+
+
+def test_a_community_spend_pays_from_the_gov_account(network: Network) -> None:
+    gov_address = network.cli(0, "gov", "account")["gov_account"]["address"]
+    assert gov_address == governance_authority()
+    funded = network.cli(0, "tx", "send", gov_address, "20icoin", "--from", "validator")
+    assert funded["code"] == 0
+    recipient = address_of(key_from_seed(424242))  # a fresh account: no fees, no rewards
+    submitted = network.cli(1, "gov", "propose", "send", "--to", recipient, "--amount",
+                            "15icoin", "--deposit", "100icoin", "--from", "validator")
+    assert submitted["kind"] == "MsgSend"
+    proposal_id, voting_end = submitted["proposal_id"], int(submitted["voting_end_height"])
+    during = network.cli(0, "gov", "account")
+    assert int(during["gov_account"]["amount_nicoin"]) == 20 * ICOIN
+    assert int(during["deposits_escrow"]["amount_nicoin"]) == MIN_DEPOSIT
+    for index in range(3):
+        assert network.cli(index, "gov", "vote", proposal_id, "yes",
+                           "--from", "validator")["code"] == 0
+
+    network.wait_for_height(voting_end + 1)
+    shown = network.cli(2, "gov", "show", proposal_id)["proposal"]
+    assert shown["status"] == "PROPOSAL_STATUS_PASSED", shown
+    after = network.cli(3, "gov", "account")
+    assert int(after["gov_account"]["amount_nicoin"]) == 5 * ICOIN
+    assert int(after["deposits_escrow"]["amount_nicoin"]) == 0
+    received = network.cli(3, "query", "balance", recipient)
+    assert int(received["amount_nicoin"]) == 15 * ICOIN
