@@ -2,13 +2,21 @@
 
 Layout of a localnet directory ``D``::
 
-    D/localnet.json        the manifest: the spec, each validator's ports and ids, the gateway
+    D/localnet.json        the manifest: the spec, each validator's ports and ids, its
+                           sidecar and agent, the shared engine, the gateway
     D/node0 .. D/node{N-1} one node home per validator (see race_node.node.home)
+    D/engine/              the shared inference engine's token, log and pid file
     D/gateway/             the gateway's log and pid file (REST + gRPC in front of node0)
 
 Each validator's home keyring holds a funded key named ``validator``, linked to the
 validator's consensus key in genesis, so ``race tx send ... --from validator --home D/node0``
 works at once.
+
+Every node is a provider unless the localnet was created without (``providers=False``):
+it runs cometbft, its app, its sidecar and its agent (see ``providers``). Start order:
+the shared engine (it takes longest), each validator (app, then cometbft), the sidecars,
+the agents, the gateway; then ``start`` waits until every provider is healthy. Stop order
+is the reverse of use: gateway, agents, sidecars, engine, validators.
 """
 
 from __future__ import annotations
@@ -19,13 +27,28 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from race_node.client.keyring import Keyring
 from race_node.client.rpc import CometRPC, RPCError
+from race_node.client.sidecar import SidecarClient
+from race_node.localnet.providers import (
+    SIDECAR_TOKEN_ENV,
+    UPSTREAM_TOKEN_ENV,
+    AgentProbe,
+    AgentStatus,
+    ProcessGroup,
+    ProviderConfigError,
+    SidecarStatus,
+    probe_agent,
+    probe_sidecars,
+    read_token,
+    write_token,
+)
 from race_node.localnet.spec import LocalnetSpec
 from race_node.node.genesis_params import check_genesis_params
 from race_node.node.home import NodeConfigError, NodeHome
@@ -39,11 +62,17 @@ from race_node.node.init import (
     operator_key,
     write_genesis,
 )
-from race_node.node.process import ManagedProcess
-from race_node.node.runner import NodeRunner
+from race_node.node.process import ManagedProcess, stop_together
+from race_node.node.runner import NodeRunner, Supervised
 
 MANIFEST_NAME = "localnet.json"
 VALIDATOR_KEY_NAME = "validator"
+PROVIDER_READY_TIMEOUT_S = 600.0
+ENGINE_DRAIN_TIMEOUT_S = "10"
+# Four Race engines share the machine's cores; one thread each keeps them out of each
+# other's way (and out of the inference engine's).
+LEAN_TORCH_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
 
 class LocalnetError(Exception):
@@ -63,10 +92,18 @@ class NodeStatus:
     catching_up: bool | None = None
     peers: int | None = None
     error: str | None = None
+    agent: AgentStatus | None = None
+    sidecar: SidecarStatus | None = None
 
     @property
     def running(self) -> bool:
         return self.app_running and self.cometbft_running
+
+    @property
+    def provider_healthy(self) -> bool:
+        """Its agent and its sidecar are both healthy (False on a chain-only node)."""
+        return (self.agent is not None and self.agent.healthy
+                and self.sidecar is not None and self.sidecar.healthy)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "running": self.running}
@@ -87,11 +124,32 @@ class GatewayStatus:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class EngineStatus:
+    """The inference engine the providers share (``mode`` "shared"), or why there is none:
+    "dedicated" (each sidecar runs its own) or None (no providers)."""
+
+    mode: str | None
+    address: str | None = None
+    running: bool = False
+    healthy: bool = False
+    models: list[str] | None = None
+    log: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def _port_accepts(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
                                                                  timeout=0.5):
         return True
     return False
+
+
+def _port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
 
 
 def _port_free(port: int) -> bool:
@@ -112,6 +170,9 @@ class Localnet:
         self.directory = directory.resolve()
         self._runners: dict[int, NodeRunner] = {}
         self._gateway: ManagedProcess | None = None
+        self._engine: ManagedProcess | None = None
+        self._sidecars: dict[int, ManagedProcess] = {}
+        self._agents: dict[int, ManagedProcess] = {}
 
     # --- creation -------------------------------------------------------------------
 
@@ -132,14 +193,15 @@ class Localnet:
         ``config_overrides`` sets further config.toml values on every node.
         """
         net = cls(directory)
-        # Checked before anything is written: a refused param leaves DIR as it was.
+        # Checked before anything is written: a refused param or a missing model leaves
+        # DIR as it was.
         spec = spec.with_overrides(params=check_genesis_params(spec.params))
+        model_option = spec.model_option() if spec.providers else None
         if net.directory.exists() and any(net.directory.iterdir()):
             if not overwrite:
                 raise LocalnetError(f"{net.directory} is not empty; pass --overwrite to "
                                     "delete it and create a new localnet")
-            if net.exists() and (net.gateway_status().running or any(
-                    s.app_running or s.cometbft_running for s in net.status(query_rpc=False))):
+            if net.exists() and net.any_running():
                 raise LocalnetError(f"the localnet in {net.directory} is running; "
                                     "stop it first (race localnet stop)")
             shutil.rmtree(net.directory)
@@ -173,7 +235,7 @@ class Localnet:
                            p2p_port=spec.p2p_port(index), app_address=app_address,
                            timings=spec.timings(), persistent_peers=peers,
                            extra=config_overrides)
-            nodes.append({
+            node = {
                 "name": f"node{index}",
                 "home": str(home.root),
                 "rpc": home.rpc_url(),
@@ -182,7 +244,17 @@ class Localnet:
                 "node_id": node_ids[index],
                 "validator_address": validators[index].cometbft_address,
                 "account": accounts[index].address,
-            })
+            }
+            if spec.providers:
+                write_token(home.sidecar_token_file)
+                node["sidecar"] = {"address": f"127.0.0.1:{spec.sidecar_port(index)}",
+                                   "token_file": str(home.sidecar_token_file),
+                                   "log": str(home.logs_dir / "sidecar.log")}
+                node["agent"] = {
+                    "status_address": f"127.0.0.1:{spec.agent_status_port(index)}",
+                    "status": f"http://127.0.0.1:{spec.agent_status_port(index)}/status",
+                    "log": str(home.logs_dir / "agent.log")}
+            nodes.append(node)
         gateway = None
         if spec.gateway:
             gateway = {
@@ -191,8 +263,19 @@ class Localnet:
                 "grpc": f"127.0.0.1:{spec.gateway_grpc_port()}",
                 "log": str(net.directory / "gateway" / "gateway.log"),
             }
+        providers = engine = None
+        if spec.providers:
+            providers = {"inference_engine": spec.inference_engine,
+                         "model": spec.model_path().name, "model_option": model_option,
+                         "race_config": spec.race_config}
+        if spec.providers and spec.inference_engine == "shared":
+            engine_dir = net.directory / "engine"
+            write_token(engine_dir / "token")
+            engine = {"address": f"127.0.0.1:{spec.engine_port()}",
+                      "token_file": str(engine_dir / "token"),
+                      "log": str(engine_dir / "engine.log")}
         manifest = {"spec": spec.as_dict(), "chain_id": spec.chain_id, "nodes": nodes,
-                    "gateway": gateway,
+                    "gateway": gateway, "providers": providers, "engine": engine,
                     "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
         net.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
         return net
@@ -243,18 +326,34 @@ class Localnet:
 
     def start(self, indices: list[int] | None = None,
               app_env: dict[str, str] | None = None, ready_timeout: float = 60.0,
-              gateway: bool = False) -> None:
+              gateway: bool = False, providers: bool = False,
+              provider_timeout: float = PROVIDER_READY_TIMEOUT_S,
+              on_progress: Callable[[str], None] | None = None) -> None:
         """Start the chosen validators (default all) in the background; skip running ones.
 
         With ``gateway`` the gateway starts too, once the validators are up (when this
-        localnet has one). If anything fails, what this call started is stopped again.
+        localnet has one). With ``providers`` each chosen node's sidecar and agent start
+        too (the shared engine first, when it is not running), and this returns only once
+        every chosen provider is healthy; ``on_progress`` hears how far they are. If
+        anything fails, what this call started is stopped again.
         """
-        started: list[int] = []
+        chosen = self._indices(indices)
+        with_providers = providers and self.providers() is not None
         gateway_was_running = self.gateway_status().running
         if gateway and self.gateway() is not None and not gateway_was_running:
             self._require_free_gateway_ports()  # before any validator starts
+        if with_providers:
+            self._require_free_provider_ports(chosen)
+        started: list[int] = []
+        started_processes: list[ManagedProcess] = []
         try:
-            for index in self._indices(indices):
+            if with_providers:
+                engine = self.engine_process()
+                if engine is not None and not engine.running():
+                    engine.env = self._engine_env()
+                    engine.start()
+                    started_processes.append(engine)
+            for index in chosen:
                 runner = self.runner(index)
                 if runner.running():
                     continue
@@ -263,24 +362,271 @@ class Localnet:
                 runner.app.env = dict(app_env or {})
                 runner.start(ready_timeout=ready_timeout)
                 started.append(index)
+            if with_providers:
+                for index in chosen:
+                    for process, env in (
+                            (self.sidecar_process(index), self.sidecar_environment(index)),
+                            (self.agent_process(index), OFFLINE_ENV)):
+                        if not process.running():
+                            process.env = env  # tokens travel in the environment only
+                            process.start()
+                            started_processes.append(process)
             if gateway and self.gateway() is not None:
                 self.start_gateway()
+            if with_providers:
+                self.wait_for_providers(chosen, provider_timeout, on_progress)
         except BaseException:
             if not gateway_was_running:
                 with contextlib.suppress(Exception):
                     self.stop_gateway()
+            for process in reversed(started_processes):
+                with contextlib.suppress(Exception):
+                    process.stop()
             for index in started:
                 with contextlib.suppress(Exception):
                     self.runner(index).stop()
             raise
 
     def stop(self, indices: list[int] | None = None, timeout: float = 15.0) -> None:
-        """Stop the chosen validators (default all, and then the gateway first) cleanly:
-        cometbft, then its app."""
+        """Stop the chosen nodes (default all, then also the gateway and the shared engine)
+        cleanly, in the reverse order of use: the gateway, the agents, the sidecars, the
+        engine, then each validator (cometbft, then its app)."""
+        chosen = self._indices(indices)
         if indices is None:
             self.stop_gateway(timeout)
-        for index in self._indices(indices):
+        if self.providers() is not None:
+            stop_together([self.agent_process(i) for i in chosen], timeout)
+            stop_together([self.sidecar_process(i) for i in chosen], timeout)
+            engine = self.engine_process()
+            if indices is None and engine is not None:
+                engine.stop(timeout)
+        for index in chosen:
             self.runner(index).stop(timeout)
+
+    def any_running(self) -> bool:
+        """Whether any process of this localnet runs (validators, providers, gateway)."""
+        processes: list[ManagedProcess | None] = [self.gateway_process()]
+        if self.providers() is not None:
+            processes.append(self.engine_process())
+            for index in range(self.size):
+                processes += [self.sidecar_process(index), self.agent_process(index)]
+        for index in range(self.size):
+            processes += [self.runner(index).app, self.runner(index).cometbft]
+        return any(process is not None and process.running() for process in processes)
+
+    def supervised(self, indices: list[int] | None = None) -> list[Supervised]:
+        """What a foreground localnet watches, in the order it stops them (see ``stop``);
+        the shared engine only when every node is chosen."""
+        chosen = self._indices(indices)
+        watched: list[Supervised] = []
+        if self.providers() is not None:
+            watched.append(ProcessGroup([self.agent_process(i) for i in chosen]))
+            watched.append(ProcessGroup([self.sidecar_process(i) for i in chosen]))
+            engine = self.engine_process()
+            if indices is None and engine is not None:
+                watched.append(ProcessGroup([engine]))
+        watched += [self.runner(i) for i in chosen]
+        return watched
+
+    # --- providers: each node's sidecar and agent, and the shared engine ---------------
+
+    def providers(self) -> dict[str, Any] | None:
+        """Model, Race config and engine mode of the providers; None on a chain-only
+        localnet (created with --no-providers, or before localnets had providers)."""
+        return self.manifest().get("providers")
+
+    def engine(self) -> dict[str, Any] | None:
+        """The shared engine's address, token file and log; None when there is none."""
+        return self.manifest().get("engine")
+
+    def engine_process(self) -> ManagedProcess | None:
+        """``race sidecar serve --no-race`` with the providers' model, on base_port + 7."""
+        info, providers = self.engine(), self.providers()
+        if info is None or providers is None:
+            return None
+        if self._engine is None:
+            log = Path(info["log"])
+            self._engine = ManagedProcess(
+                name="engine",
+                argv=[sys.executable, "-m", "gpu_sidecar.cli", "serve", "--no-race",
+                      "--address", info["address"], "--token-env", SIDECAR_TOKEN_ENV,
+                      "--model", providers["model_option"],
+                      "--drain-timeout", ENGINE_DRAIN_TIMEOUT_S],
+                log_path=log, pid_path=log.with_name("engine.pid"))
+        return self._engine
+
+    def sidecar_process(self, index: int) -> ManagedProcess:
+        """Node ``index``'s own sidecar: its port, its token, its Race engine; inference
+        from the shared engine, or from a vLLM of its own ("dedicated")."""
+        if index not in self._sidecars:
+            node, providers = self.node(index), self.providers()
+            if providers is None or "sidecar" not in node:
+                raise LocalnetError(f"the localnet in {self.directory} has no providers "
+                                    "(created with --no-providers)")
+            engine = self.engine()
+            inference = (["--inference-upstream", engine["address"],
+                          "--inference-upstream-token-env", UPSTREAM_TOKEN_ENV]
+                         if engine is not None else ["--model", providers["model_option"]])
+            home = self.home(index)
+            self._sidecars[index] = ManagedProcess(
+                name="sidecar",
+                argv=[sys.executable, "-m", "gpu_sidecar.cli", "serve",
+                      "--address", node["sidecar"]["address"], "--token-env", SIDECAR_TOKEN_ENV,
+                      *inference, "--race-config", providers["race_config"]],
+                log_path=Path(node["sidecar"]["log"]),
+                pid_path=home.run_dir / "sidecar.pid")
+        return self._sidecars[index]
+
+    def agent_process(self, index: int) -> ManagedProcess:
+        """Node ``index``'s agent (``race agent start``): its node's RPC, its sidecar with
+        the node's token, its status endpoint, the validator key."""
+        if index not in self._agents:
+            node = self.node(index)
+            if "agent" not in node:
+                raise LocalnetError(f"the localnet in {self.directory} has no providers "
+                                    "(created with --no-providers)")
+            home = self.home(index)
+            self._agents[index] = ManagedProcess(
+                name="agent",
+                argv=[sys.executable, "-m", "governance.main", "agent", "start",
+                      "--home", str(home.root), "--node", node["rpc"],
+                      "--sidecar", node["sidecar"]["address"],
+                      "--sidecar-token-file", node["sidecar"]["token_file"],
+                      "--status-address", node["agent"]["status_address"],
+                      "--key", VALIDATOR_KEY_NAME],
+                log_path=Path(node["agent"]["log"]),
+                pid_path=home.run_dir / "agent.pid")
+        return self._agents[index]
+
+    def sidecar_client(self, index: int) -> SidecarClient:
+        """A client of node ``index``'s own sidecar, holding that node's token."""
+        node = self.node(index)
+        if "sidecar" not in node:
+            raise LocalnetError(f"the localnet in {self.directory} has no providers "
+                                "(created with --no-providers)")
+        return SidecarClient(node["sidecar"]["address"], self._token(node["sidecar"]["token_file"]))
+
+    def _token(self, path: str) -> str:
+        try:
+            return read_token(Path(path))
+        except ProviderConfigError as exc:
+            raise LocalnetError(str(exc)) from exc
+
+    def _engine_env(self) -> dict[str, str]:
+        info = self.engine()
+        assert info is not None
+        return {**OFFLINE_ENV, SIDECAR_TOKEN_ENV: self._token(info["token_file"])}
+
+    def sidecar_environment(self, index: int) -> dict[str, str]:
+        """Node ``index``'s sidecar's environment: its own token, the engine's if shared."""
+        env = {**OFFLINE_ENV, **LEAN_TORCH_ENV,
+               SIDECAR_TOKEN_ENV: self._token(self.node(index)["sidecar"]["token_file"])}
+        engine = self.engine()
+        if engine is not None:
+            env[UPSTREAM_TOKEN_ENV] = self._token(engine["token_file"])
+        return env
+
+    def _provider_ports(self, indices: list[int]) -> list[tuple[str, int]]:
+        """(what, port) of each chosen provider's processes that are not running yet."""
+        ports = []
+        engine, engine_process = self.engine(), self.engine_process()
+        if engine is not None and engine_process is not None and not engine_process.running():
+            ports.append(("the shared engine", _port_of(engine["address"])))
+        for index in indices:
+            node = self.node(index)
+            if not self.sidecar_process(index).running():
+                ports.append((f"node{index}'s sidecar", _port_of(node["sidecar"]["address"])))
+            if not self.agent_process(index).running():
+                ports.append((f"node{index}'s agent",
+                              _port_of(node["agent"]["status_address"])))
+        return ports
+
+    def _require_free_provider_ports(self, indices: list[int]) -> None:
+        busy = [f"{port} ({what})" for what, port in self._provider_ports(indices)
+                if not _port_free(port)]
+        if busy:
+            raise LocalnetError(f"provider port(s) on 127.0.0.1 are in use: {', '.join(busy)}; "
+                                "free them or start with --no-providers")
+
+    def _exited_provider(self, indices: list[int]) -> ManagedProcess | None:
+        engine = self.engine_process()
+        candidates = [engine] if engine is not None else []
+        for index in indices:
+            candidates += [self.sidecar_process(index), self.agent_process(index)]
+        return next((p for p in candidates if not p.running()), None)
+
+    def wait_for_providers(self, indices: list[int] | None = None,
+                           timeout: float = PROVIDER_READY_TIMEOUT_S,
+                           on_progress: Callable[[str], None] | None = None) -> None:
+        """Block until every chosen node's sidecar and agent are healthy.
+
+        A provider process that exits meanwhile is an error at once, with its log tail.
+        """
+        chosen = self._indices(indices)
+        deadline = time.monotonic() + timeout
+        waiting: list[str] = []
+        while True:
+            exited = self._exited_provider(chosen)
+            if exited is not None:
+                hint = ("; start with --no-providers to run the chain alone"
+                        if exited.name == "agent" else "")
+                raise LocalnetError(f"the {exited.name} at {exited.log_path.parent.parent} "
+                                    f"exited while starting{hint}; last lines of "
+                                    f"{exited.log_path}:\n{exited.log_tail()}")
+            statuses = self.provider_statuses(chosen)
+            waiting = [f"node{i} {what}" for i, (agent, sidecar) in zip(chosen, statuses,
+                                                                          strict=True)
+                       for what, ready in (("sidecar", sidecar.healthy),
+                                           ("agent", agent.healthy)) if not ready]
+            if not waiting:
+                return
+            if on_progress is not None:
+                sidecars = sum(sidecar.healthy for _, sidecar in statuses)
+                agents = sum(agent.healthy for agent, _ in statuses)
+                on_progress(f"providers: {sidecars}/{len(chosen)} sidecars and "
+                            f"{agents}/{len(chosen)} agents healthy")
+            if time.monotonic() > deadline:
+                details = "; ".join(
+                    f"node{i}: sidecar {sidecar.error or 'not healthy'}, "
+                    f"agent {agent.error or 'not healthy'}"
+                    for i, (agent, sidecar) in zip(chosen, statuses, strict=True)
+                    if not (agent.healthy and sidecar.healthy))
+                raise LocalnetError(f"providers not healthy after {timeout:.0f}s ({details}); "
+                                    f"see the logs in {self.directory}/node*/logs")
+            time.sleep(1.0)
+
+    def provider_statuses(self, indices: list[int]) -> list[tuple[AgentStatus, SidecarStatus]]:
+        """Each chosen node's agent and sidecar, probed through their own endpoints."""
+        nodes = [self.node(i) for i in indices]
+        sidecar_running = [self.sidecar_process(i).running() for i in indices]
+        targets = [(node["sidecar"]["address"], self._token(node["sidecar"]["token_file"]))
+                   for node, running in zip(nodes, sidecar_running, strict=True) if running]
+        probes = iter(probe_sidecars(targets))
+        statuses = []
+        for index, node, running in zip(indices, nodes, sidecar_running, strict=True):
+            sidecar = SidecarStatus.of(node["sidecar"]["address"], running,
+                                       next(probes) if running else None)
+            agent_running = self.agent_process(index).running()
+            agent_probe: AgentProbe | None = (probe_agent(node["agent"]["status"])
+                                              if agent_running else None)
+            statuses.append((AgentStatus.of(agent_running, node["agent"]["status"],
+                                            agent_probe), sidecar))
+        return statuses
+
+    def engine_status(self, query: bool = True) -> EngineStatus:
+        providers, info, process = self.providers(), self.engine(), self.engine_process()
+        if providers is None:
+            return EngineStatus(mode=None)
+        if info is None or process is None:
+            return EngineStatus(mode=providers["inference_engine"])
+        running = process.running()
+        probe = None
+        if query and running:
+            probe = probe_sidecars([(info["address"], self._token(info["token_file"]))])[0]
+        return EngineStatus(mode="shared", address=info["address"], running=running,
+                            healthy=probe is not None and probe.healthy,
+                            models=probe.models if probe else None, log=info["log"],
+                            error=probe.error if probe else None)
 
     # --- the gateway ----------------------------------------------------------------
 
@@ -298,8 +644,9 @@ class Localnet:
             grpc_port = info["grpc"].rsplit(":", 1)[1]
             self._gateway = ManagedProcess(
                 name="gateway",
-                argv=[sys.executable, "-m", "race_node.gateway", "serve", "--node", info["node"],
-                      "--host", "127.0.0.1", "--rest-port", rest_port, "--grpc-port", grpc_port],
+                argv=[sys.executable, "-m", "governance.main", "gateway", "serve",
+                      "--node", info["node"], "--host", "127.0.0.1",
+                      "--rest-port", rest_port, "--grpc-port", grpc_port],
                 log_path=Path(info["log"]),
                 pid_path=self.directory / "gateway" / "gateway.pid",
                 env={"PYTHONUNBUFFERED": "1"},
@@ -359,8 +706,20 @@ class Localnet:
         self.runner(index).kill()
 
     def status(self, query_rpc: bool = True) -> list[NodeStatus]:
+        """Each validator: its processes, and with ``query_rpc`` its height, app hash and
+        peers, and its provider's agent and sidecar as they report themselves."""
+        nodes = self.manifest()["nodes"]
+        providers: list[tuple[AgentStatus, SidecarStatus]] | None = None
+        if self.providers() is not None:
+            indices = list(range(len(nodes)))
+            providers = (self.provider_statuses(indices) if query_rpc else [
+                (AgentStatus(running=self.agent_process(i).running(),
+                             status=nodes[i]["agent"]["status"]),
+                 SidecarStatus(address=nodes[i]["sidecar"]["address"],
+                               running=self.sidecar_process(i).running()))
+                for i in indices])
         statuses = []
-        for index, node in enumerate(self.manifest()["nodes"]):
+        for index, node in enumerate(nodes):
             runner = self.runner(index)
             app_up, comet_up = runner.app.running(), runner.cometbft.running()
             entry = NodeStatus(node["name"], node["rpc"], app_up, comet_up)
@@ -369,13 +728,13 @@ class Localnet:
                     with CometRPC(node["rpc"], timeout=2.0) as rpc:
                         sync = rpc.status()["sync_info"]
                         peers = int(rpc.net_info()["n_peers"])
-                    entry = NodeStatus(node["name"], node["rpc"], app_up, comet_up,
-                                       height=int(sync["latest_block_height"]),
-                                       app_hash=sync["latest_app_hash"],
-                                       catching_up=bool(sync["catching_up"]), peers=peers)
+                    entry = replace(entry, height=int(sync["latest_block_height"]),
+                                    app_hash=sync["latest_app_hash"],
+                                    catching_up=bool(sync["catching_up"]), peers=peers)
                 except RPCError as exc:
-                    entry = NodeStatus(node["name"], node["rpc"], app_up, comet_up,
-                                       error=str(exc))
+                    entry = replace(entry, error=str(exc))
+            if providers is not None:
+                entry = replace(entry, agent=providers[index][0], sidecar=providers[index][1])
             statuses.append(entry)
         return statuses
 

@@ -6,8 +6,9 @@ Layout (CometBFT's own files keep their usual places, so ``cometbft --home`` wor
     HOME/data/                 CometBFT's block store and state
     HOME/app/                  the ABCI application's state (see abci_app.abci)
     HOME/keyring/<name>.json   account keys, mode 0600
-    HOME/logs/app.log, cometbft.log
-    HOME/run/app.pid, cometbft.pid
+    HOME/sidecar/token         the bearer token this node's sidecar requires, mode 0600
+    HOME/logs/app.log, cometbft.log (and sidecar.log, agent.log on a provider)
+    HOME/run/app.pid, cometbft.pid (and sidecar.pid, agent.pid)
     HOME/app.sock              the ABCI socket (unix transport, the default)
 """
 
@@ -78,6 +79,14 @@ class NodeHome:
     @property
     def keyring_dir(self) -> Path:
         return self.root / "keyring"
+
+    @property
+    def sidecar_dir(self) -> Path:
+        return self.root / "sidecar"
+
+    @property
+    def sidecar_token_file(self) -> Path:
+        return self.sidecar_dir / "token"
 
     @property
     def logs_dir(self) -> Path:

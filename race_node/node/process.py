@@ -151,6 +151,17 @@ class ManagedProcess:
                 terminate_pid(record.pid, timeout)
         self.pid_path.unlink(missing_ok=True)
 
+    def send_signal(self, signum: int) -> None:
+        """Signal the process if it runs (a pid file's process only if it is still ours)."""
+        if self._popen is not None:
+            if self._popen.poll() is None:
+                self._popen.send_signal(signum)
+            return
+        record = self.record()
+        if record is not None and record.matches_live_process():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signum)
+
     def kill(self) -> None:
         """SIGKILL, as a crash would; leaves the pid file for post-mortems to overwrite."""
         if self._popen is not None:
@@ -170,3 +181,17 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_together(processes: Sequence[ManagedProcess], timeout: float = 15.0) -> None:
+    """Stop processes that do not depend on each other at once: SIGTERM to all, one shared
+    ``timeout``, then SIGKILL for any still running; their pid files are removed."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        while process.running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process.running():
+            process.kill()
+        process.pid_path.unlink(missing_ok=True)

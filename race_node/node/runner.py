@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from race_node.client.rpc import CometRPC
 from race_node.node.home import NodeConfigError, NodeHome, find_cometbft
@@ -153,12 +154,22 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_until_signalled(runners: list[NodeRunner], on_tick: Callable[[], None] | None = None,
+class Supervised(Protocol):
+    """Processes that live together (a node's app and cometbft, a provider's agent and
+    sidecar): the first one that died, if any, and a stop for all of them."""
+
+    def dead_process(self) -> ManagedProcess | None: ...
+
+    def stop(self, timeout: float = 15.0) -> None: ...
+
+
+def run_until_signalled(runners: list[Supervised], on_tick: Callable[[], None] | None = None,
                         tick_seconds: float = 2.0) -> int:
     """Keep ``runners`` (already started) running until SIGINT/SIGTERM or a process dies.
 
     Returns the exit status for the command: 0 after a requested stop, 1 when a process
-    died on its own (its log tail is printed to stderr). Every runner is stopped either way.
+    died on its own (its log tail is printed to stderr). Every runner is stopped either
+    way, in the order given.
     """
     stop_requested = threading.Event()
     previous = {}
@@ -172,11 +183,10 @@ def run_until_signalled(runners: list[NodeRunner], on_tick: Callable[[], None] |
     try:
         last_tick = time.monotonic()
         while not stop_requested.wait(0.2):
-            dead = next(((r, p) for r in runners if (p := r.dead_process()) is not None), None)
-            if dead is not None:
-                runner, process = dead
-                print(f"\n{process.name} of {runner.home.root} exited unexpectedly; "
-                      f"last lines of {process.log_path}:\n{process.log_tail()}",
+            process = next((p for r in runners if (p := r.dead_process()) is not None), None)
+            if process is not None:
+                print(f"\n{process.name} of {process.log_path.parent.parent} exited "
+                      f"unexpectedly; last lines of {process.log_path}:\n{process.log_tail()}",
                       file=sys.stderr)
                 status = 1
                 break
@@ -196,5 +206,5 @@ def run_until_signalled(runners: list[NodeRunner], on_tick: Callable[[], None] |
     return status
 
 
-__all__ = ["NodeConfigError", "NodeRunner", "NodeStartError", "run_until_signalled",
-           "sigterm_as_interrupt"]
+__all__ = ["NodeConfigError", "NodeRunner", "NodeStartError", "Supervised",
+           "run_until_signalled", "sigterm_as_interrupt"]

@@ -2,7 +2,8 @@
 killed with SIGKILL and the chain keeps committing, it restarts and catches up, and every
 node ends on the same app hash at the same height (DESIGN.md §8). The localnet's gateway
 (REST + gRPC in front of node0) answers like the CLI, with the genesis params given to
-`race localnet init --param`, and stops with the localnet."""
+`race localnet init --param`, and stops with the localnet. The chain alone
+(`--no-providers`): the providers have their own test, test_providers_e2e.py."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import pytest
 from localnet_ports import free_port_block
 from typer.testing import CliRunner
 
-from race_node.localnet import Localnet
 from race_node.client.rpc import CometRPC
+from race_node.localnet import Localnet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -69,7 +70,7 @@ def test_four_validators_survive_a_killed_validator_and_converge(localnet_dir: P
     directory = str(localnet_dir)
     race("localnet", "init", "--validators", str(VALIDATORS), "--dir", directory,
          "--base-port", str(free_port_block(VALIDATORS)), "--timeout-commit", "200ms",
-         "--timeout-propose", "1s", "--no-empty-blocks",
+         "--timeout-propose", "1s", "--no-empty-blocks", "--no-providers",
          "--param", f"pricing.genesis_price_per_unit_nicoin={GENESIS_PRICE}",
          "--param", f"gov.voting_period_blocks={VOTING_PERIOD}")
     started = race("localnet", "start", "--dir", directory)

@@ -83,7 +83,8 @@ def test_localnet_foreground_stops_every_validator_on_ctrl_c(tmp_path: Path) -> 
 
     base = min(free_port_pair())
     net = Localnet.create(tmp_path / "net", LocalnetSpec(
-        validators=2, base_port=base if base < 65000 else 40000, timeout_commit="100ms"))
+        validators=2, base_port=base if base < 65000 else 40000, timeout_commit="100ms",
+        providers=False))
     process = subprocess.Popen(
         [sys.executable, "-m", "governance.main", "localnet", "start", "--dir",
          str(net.directory), "--foreground"],
