@@ -6,7 +6,9 @@ must run the same wiring, so changing anything here is a chain upgrade.
 * Genesis import and ``begin_block`` run in :data:`INSTALLED_MODULES` order.
 * ``end_block`` runs in :data:`END_BLOCK_ORDER`. The epochs module fires the end-of-epoch
   hook from its ``end_block``, so every module whose ``end_block`` must see the new
-  epoch's values comes after it.
+  epoch's values comes after it. The beacon comes before epochs: when a round ends in an
+  epoch's last block, the end-of-epoch subscribers already see its output
+  (docs/beacon.md, "Rounds and epochs").
 * After every ``end_block``, the staking module's queued power changes become the
   block's ``validator_updates`` (:meth:`abci_app.app.RaceApp.finalize_block`): a power
   change made in an end-of-epoch hook reaches CometBFT in the same block.
@@ -22,7 +24,7 @@ from abci_app.core.module import Module
 from abci_app.core.pipeline import TxPipeline
 from abci_app.core.registry import ModuleRegistry
 from abci_app.core.stateless import EnvelopeLimits
-from abci_app.modules import auth, bank, epochs, gov, models, params, pricing, staking
+from abci_app.modules import auth, bank, beacon, epochs, gov, models, params, pricing, staking
 
 INSTALLED_MODULES: tuple[Module, ...] = (
     auth.MODULE,
@@ -33,10 +35,11 @@ INSTALLED_MODULES: tuple[Module, ...] = (
     pricing.MODULE,
     models.MODULE,
     gov.MODULE,
+    beacon.MODULE,
 )
 
 END_BLOCK_ORDER: tuple[str, ...] = (
-    "auth", "bank", "staking", "params", "epochs", "pricing", "models", "gov",
+    "auth", "bank", "staking", "params", "beacon", "epochs", "pricing", "models", "gov",
 )
 
 
@@ -50,6 +53,10 @@ def hooks() -> Hooks:
         # when it closes without executing.
         proposal_submitted=(models.MODULE.after_proposal_submitted,),
         proposal_closed=(models.MODULE.after_proposal_closed,),
+        # Whitepaper Appendix B: the beacon's output seeds the Race and every draw on
+        # chain; their modules subscribe here (none yet).
+        beacon_round_started=(),
+        beacon_output=(),
     )
 
 

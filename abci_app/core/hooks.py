@@ -1,4 +1,5 @@
-"""Hooks between modules: who is told when an epoch ends or a proposal opens or closes.
+"""Hooks between modules: who is told when an epoch ends, a proposal opens or closes, or a
+beacon round opens or yields its output.
 
 Cosmos SDK style: a module that fires a hook never names its subscribers. The app wires
 them once, in :func:`abci_app.wiring.hooks`, and the order written there is the order
@@ -17,6 +18,8 @@ from abci_app.core.context import Context
 EpochEndHook = Callable[[Context, int], None]
 ProposalSubmittedHook = Callable[[Context, int, str, Sequence[Message]], None]
 ProposalClosedHook = Callable[[Context, int, Sequence[Message], bool], None]
+BeaconRoundStartedHook = Callable[[Context, int], None]
+BeaconOutputHook = Callable[[Context, int, bytes], None]
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,18 @@ class Hooks:
       carrying ``messages`` was accepted.
     * ``proposal_closed(ctx, proposal_id, messages, executed)``: its voting or deposit
       period ended; ``executed`` says whether its messages ran.
+    * ``beacon_round_started(ctx, round_id)``: the beacon opened a round (its participants
+      are fixed); its commit window starts at the next block.
+    * ``beacon_output(ctx, round_id, output)``: a round's 32-byte output became final, in
+      the FinalizeBlock of the round's last block (the beacon module fires it, for
+      completed and failed rounds alike; docs/beacon.md).
     """
 
     epoch_end: tuple[EpochEndHook, ...] = ()
     proposal_submitted: tuple[ProposalSubmittedHook, ...] = ()
     proposal_closed: tuple[ProposalClosedHook, ...] = ()
+    beacon_round_started: tuple[BeaconRoundStartedHook, ...] = ()
+    beacon_output: tuple[BeaconOutputHook, ...] = ()
 
     def run_epoch_end(self, ctx: Context, epoch: int) -> None:
         for hook in self.epoch_end:
@@ -49,3 +59,11 @@ class Hooks:
                             messages: Sequence[Message], executed: bool) -> None:
         for hook in self.proposal_closed:
             hook(ctx, proposal_id, messages, executed)
+
+    def run_beacon_round_started(self, ctx: Context, round_id: int) -> None:
+        for hook in self.beacon_round_started:
+            hook(ctx, round_id)
+
+    def run_beacon_output(self, ctx: Context, round_id: int, output: bytes) -> None:
+        for hook in self.beacon_output:
+            hook(ctx, round_id, output)

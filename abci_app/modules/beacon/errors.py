@@ -1,0 +1,26 @@
+"""Error codes of the beacon module (range 500-599; docs/modules.md section 7)."""
+
+from abci_app.core.errors import ErrorCode
+
+INVALID_PARAMS = ErrorCode("beacon", 500, "invalid beacon params")
+INVALID_GENESIS = ErrorCode("beacon", 501, "invalid beacon genesis")
+INVALID_ADDRESS = ErrorCode("beacon", 502, "invalid address")
+SIGNER_MISMATCH = ErrorCode("beacon", 503, "the message's account is not the tx signer")
+NOT_AN_OPERATOR = ErrorCode("beacon", 504, "the account operates no validator")
+INVALID_KEY = ErrorCode("beacon", 505, "invalid beacon key")
+BAD_KEY_PROOF = ErrorCode("beacon", 506, "the key's proof of possession does not verify")
+WRONG_ROUND = ErrorCode("beacon", 507, "not the round in progress")
+WRONG_WINDOW = ErrorCode("beacon", 508, "outside the message's window of the round")
+NOT_A_PARTICIPANT = ErrorCode("beacon", 509, "not a participant of the round")
+ALREADY_DEALT = ErrorCode("beacon", 510, "already dealt in this round")
+MALFORMED_DEAL = ErrorCode("beacon", 511, "malformed deal")
+INCONSISTENT_DEAL = ErrorCode("beacon", 512, "deal with inconsistent commitments")
+NO_DEAL = ErrorCode("beacon", 513, "no accepted deal from this dealer in the round")
+ALREADY_REVEALED = ErrorCode("beacon", 514, "already revealed")
+REVEAL_MISMATCH = ErrorCode("beacon", 515, "the revealed secret does not match its commitment")
+MALFORMED_SHARES = ErrorCode("beacon", 516, "malformed recovery shares")
+FORGED_SHARE = ErrorCode("beacon", 517, "a decrypted share does not verify")
+NOTHING_TO_RECOVER = ErrorCode("beacon", 518, "the dealer's secret needs no recovery")
+SHARES_ALREADY_POSTED = ErrorCode("beacon", 519, "shares already posted for this dealer")
+ROUND_NOT_FOUND = ErrorCode("beacon", 520, "round not found")
+DEAL_NOT_FOUND = ErrorCode("beacon", 521, "deal not found")
