@@ -19,6 +19,7 @@ from abci_app.core.errors import BAD_QUERY, UNKNOWN_QUERY_PATH
 from abci_app.core.params import UNKNOWN_MODULE, UNKNOWN_PARAM
 from abci_app.modules.auth import errors as auth_errors
 from abci_app.modules.bank import errors as bank_errors
+from abci_app.modules.beacon.errors import DEAL_NOT_FOUND, ROUND_NOT_FOUND
 from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
 from abci_app.modules.models.errors import MODEL_NOT_FOUND
 from race_node.client.rpc import CometRPC, RPCError
@@ -60,7 +61,8 @@ def _codes(*named: ErrorCode) -> frozenset[int]:
 
 
 # Refusals that mean "no such thing" (for HTTP 404 / gRPC NOT_FOUND).
-NOT_FOUND_CODES = _codes(auth_errors.ACCOUNT_NOT_FOUND, MODEL_NOT_FOUND, PROPOSAL_NOT_FOUND)
+NOT_FOUND_CODES = _codes(auth_errors.ACCOUNT_NOT_FOUND, MODEL_NOT_FOUND, PROPOSAL_NOT_FOUND,
+                         ROUND_NOT_FOUND, DEAL_NOT_FOUND)
 # Refusals that mean "the request was malformed" (HTTP 400 / gRPC INVALID_ARGUMENT).
 BAD_REQUEST_CODES = _codes(UNKNOWN_QUERY_PATH, BAD_QUERY, UNKNOWN_MODULE, UNKNOWN_PARAM,
                            auth_errors.INVALID_ADDRESS, bank_errors.INVALID_ADDRESS)
@@ -165,6 +167,19 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
                 lambda r: f"/gov/tally/{r.proposal_id}"),
     QueryMethod("GovParams", query_pb2.QueryGovParamsRequest, query_pb2.QueryGovParamsResponse,
                 lambda r: "/gov/params", _params),
+    QueryMethod("BeaconLatest", query_pb2.QueryBeaconLatestRequest,
+                query_pb2.QueryBeaconLatestResponse, lambda r: "/beacon/latest"),
+    QueryMethod("BeaconRound", query_pb2.QueryBeaconRoundRequest,
+                query_pb2.QueryBeaconRoundResponse, lambda r: f"/beacon/round/{r.round}"),
+    QueryMethod("BeaconKey", query_pb2.QueryBeaconKeyRequest, query_pb2.QueryBeaconKeyResponse,
+                lambda r: f"/beacon/key/{r.operator}"),
+    QueryMethod("BeaconDeal", query_pb2.QueryBeaconDealRequest,
+                query_pb2.QueryBeaconDealResponse,
+                lambda r: f"/beacon/deal/{r.round}/{r.dealer}"),
+    QueryMethod("BeaconRecord", query_pb2.QueryBeaconRecordRequest,
+                query_pb2.QueryBeaconRecordResponse, lambda r: f"/beacon/record/{r.address}"),
+    QueryMethod("BeaconParams", query_pb2.QueryBeaconParamsRequest,
+                query_pb2.QueryBeaconParamsResponse, lambda r: "/beacon/params", _params),
 )}
 
 

@@ -207,6 +207,41 @@ def chain_router(queries: ChainQueries) -> APIRouter:
     def gov_params() -> JSON:
         return answer("GovParams")
 
+    @router.get("/race/beacon/v1/latest", tags=["beacon"],
+                summary="The latest final beacon output", responses=ok("BeaconLatest"))
+    def beacon_latest() -> JSON:
+        return answer("BeaconLatest")
+
+    @router.get("/race/beacon/v1/rounds/{round_id}", tags=["beacon"],
+                summary="A round's status, participants, non-revealers and output",
+                responses=ok("BeaconRound"))
+    def beacon_round(
+        round_id: Annotated[int, Path(ge=0, description="round; 0 for the round in progress")],
+    ) -> JSON:
+        return answer("BeaconRound", query_pb2.QueryBeaconRoundRequest(round=round_id))
+
+    @router.get("/race/beacon/v1/rounds/{round_id}/deals/{dealer}", tags=["beacon"],
+                summary="A deal of the round in progress", responses=ok("BeaconDeal"))
+    def beacon_deal(round_id: Annotated[int, Path(ge=1)],
+                    dealer: Annotated[str, Path(description="race1... address")]) -> JSON:
+        return answer("BeaconDeal", query_pb2.QueryBeaconDealRequest(round=round_id,
+                                                                     dealer=dealer))
+
+    @router.get("/race/beacon/v1/keys/{operator}", tags=["beacon"],
+                summary="An operator's beacon encryption key", responses=ok("BeaconKey"))
+    def beacon_key(operator: Annotated[str, Path(description="race1... address")]) -> JSON:
+        return answer("BeaconKey", query_pb2.QueryBeaconKeyRequest(operator=operator))
+
+    @router.get("/race/beacon/v1/records/{address}", tags=["beacon"],
+                summary="A participant's missed deals and reveals", responses=ok("BeaconRecord"))
+    def beacon_record(address: Annotated[str, Path(description="race1... address")]) -> JSON:
+        return answer("BeaconRecord", query_pb2.QueryBeaconRecordRequest(address=address))
+
+    @router.get("/race/beacon/v1/params", tags=["beacon"], summary="Beacon parameters",
+                responses=ok("BeaconParams"))
+    def beacon_params() -> JSON:
+        return answer("BeaconParams")
+
     @router.post("/race/tx/v1/txs", tags=["tx"], summary="Broadcast a signed tx",
                 responses=ok("BroadcastTx"))
     def broadcast(body: Annotated[BroadcastBody, Body()]) -> JSON:
