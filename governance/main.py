@@ -15,6 +15,7 @@ import typer
 
 from governance import (
     agent_cli,
+    beacon_cli,
     gateway_cli,
     gov_cli,
     keys_cli,
@@ -55,6 +56,7 @@ app.add_typer(price_cli.app, name="price")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(agent_cli.app, name="agent")
+app.add_typer(beacon_cli.app, name="beacon")
 
 
 def _add_optional_groups(root: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from race_node.client.rpc import QueryResult
 from race_protocol.beacon.keys import EncryptionKey
 from race_protocol.beacon.output import round_output
 from race_protocol.beacon.participant import (
@@ -30,6 +31,18 @@ from tests.harness import CHAIN_ID, Chain, Outcome, account
 
 WINDOWS = {"commit_window_blocks": 3, "reveal_window_blocks": 3,
            "recovery_window_blocks": 3}
+
+
+class InProcessNode:
+    """Answers ``abci_query`` from an in-process chain, as a node's CometBFT RPC would."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+
+    def abci_query(self, path: str, data: bytes = b"", height: int = 0) -> QueryResult:
+        answer = self.chain.query_raw(path)
+        return QueryResult(code=answer.code, log=answer.log, value=bytes(answer.value),
+                           height=answer.height, codespace=answer.codespace)
 
 
 @dataclass

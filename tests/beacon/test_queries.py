@@ -17,20 +17,8 @@ from race_node.client.rpc import CometRPC, QueryResult
 from race_node.gateway.grpc_server import QueryService
 from race_node.gateway.rest import chain_router
 from race_protocol.gen.race.v1 import query_pb2, query_pb2_grpc
-from tests.beacon.net import BeaconNet
+from tests.beacon.net import BeaconNet, InProcessNode
 from tests.harness import Chain
-
-
-class InProcessNode:
-    """Answers ``abci_query`` from an in-process chain, as a node's CometBFT RPC would."""
-
-    def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-
-    def abci_query(self, path: str, data: bytes = b"", height: int = 0) -> QueryResult:
-        answer = self.chain.query_raw(path)
-        return QueryResult(code=answer.code, log=answer.log, value=bytes(answer.value),
-                           height=answer.height, codespace=answer.codespace)
 
 
 class RecordedNode(InProcessNode):
