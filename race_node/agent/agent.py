@@ -39,7 +39,7 @@ from race_node.agent.status_server import StatusServer
 from race_node.client.backoff import Backoff
 from race_node.client.broadcast import Broadcaster, Signer, Submission
 from race_node.client.events import BlockSubscription
-from race_node.client.journal import COMMITTED, BroadcastJournal
+from race_node.client.journal import COMMITTED, BroadcastJournal, JournalEntry
 from race_node.client.rpc import CometRPC, RPCError
 from race_node.client.sidecar import SidecarClient, SidecarError
 
@@ -156,6 +156,10 @@ class NodeAgent:
             raise AgentError(f"cannot serve the status endpoint on {self.config.status_address}"
                              f": {exc.strerror or exc}; choose another --status-address"
                              ) from exc
+        if saved is None:
+            log.info("no cursor in %s: starting at the chain's head", self.config.agent_dir)
+        else:
+            log.info("resuming after height %d (the cursor)", saved.height)
         log.info("agent for %s started: node %s, sidecar %s, status http://%s:%d/status, "
                  "duties: %s", self.signer.address, self.config.rpc_url,
                  self.config.sidecar_address or "none", host, self.status_port,
@@ -240,7 +244,7 @@ class NodeAgent:
         backoff = Backoff(initial=0.5, maximum=10.0)
         while True:
             try:
-                context = await self._block_context(height)
+                context = await self._read_block(height)
                 break
             except RPCError as exc:
                 log.warning("cannot read block %d from the node: %s", height, exc)
@@ -251,10 +255,15 @@ class NodeAgent:
                 return False
         return True
 
-    async def _block_context(self, height: int) -> BlockContext:
+    async def _read_block(self, height: int) -> BlockContext:
+        """The height's events for the duties; our own txs in it are recorded as committed."""
         results = await asyncio.to_thread(self._rpc.block_results, height)
         hashes = (await asyncio.to_thread(self._rpc.block_tx_hashes, height)
                   if results.txs else [])
+        assert self.broadcaster is not None
+        landed = await asyncio.to_thread(self.broadcaster.observe_block, height, hashes,
+                                         results.txs)
+        self._log_fates(landed)
         return BlockContext(height, block_events(results, hashes), self)
 
     async def _run_duty(self, duty: Duty, context: BlockContext) -> bool:
@@ -284,7 +293,8 @@ class NodeAgent:
                 return False
 
     async def _settle(self) -> None:
-        """Learn the fate of submitted txs (for the status counters and the log)."""
+        """Learn the fate of submitted txs not seen in a block (dropped ones), and put
+        pending ones back in a restarted node's mempool."""
         if self.broadcaster is None:
             return
         try:
@@ -292,7 +302,11 @@ class NodeAgent:
         except Exception as exc:  # the next height tries again
             log.debug("cannot settle submitted txs yet: %s", exc)
             return
-        for entry in settled:
+        self._log_fates(settled)
+
+    @staticmethod
+    def _log_fates(entries: list[JournalEntry]) -> None:
+        for entry in entries:
             if entry.state == COMMITTED and entry.code == 0:
                 log.info("tx %s (%s) committed at height %d", entry.hash, entry.key,
                          entry.height)

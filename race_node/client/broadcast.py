@@ -45,6 +45,7 @@ from race_node.client.rpc import (
     NodeUnreachable,
     RPCError,
     TxNotCommitted,
+    TxOutcome,
     TxResult,
     tx_hash,
 )
@@ -178,6 +179,8 @@ class Broadcaster:
         self._fee_nicoin = fee_nicoin
         self._next_sequence: int | None = None
         self._pending: dict[int, _Pending] = {}
+        # The last height whose txs were reported through observe_block (None: not used).
+        self.observed_through: int | None = None
         self._lock = threading.RLock()
         if journal is not None:
             for entry in journal.open_entries(signer.address):
@@ -203,22 +206,26 @@ class Broadcaster:
 
     def committed_sequence(self) -> int:
         """The signer's sequence in the last committed state."""
-        account = self._account()
+        return self._committed_sequence_at()[0]
+
+    def _committed_sequence_at(self) -> tuple[int, int]:
+        """(the signer's committed sequence, the height that state is at)."""
+        account, height = self._account()
         if account is None and self.rpc.latest_height() < 1:
             # Genesis accounts appear with the first committed block: a node that has just
             # started may not have one yet.
             with contextlib.suppress(TimeoutError):
                 self.rpc.wait_for_height(1, timeout=self.block_wait_s)
-            account = self._account()
+            account, height = self._account()
         if account is None:
             raise AccountNotFound(
                 f"account {self.signer.address} ({self.signer.name}) does not exist on chain "
                 "yet: it must receive coins before it can send a tx")
-        return int(account.sequence)
+        return int(account.sequence), height
 
-    def _account(self) -> query_pb2.Account | None:
+    def _account(self) -> tuple[query_pb2.Account | None, int]:
         try:
-            return self._queries().account(self.signer.address)
+            return self._queries().account_at(self.signer.address)
         except QueryFailed as failure:
             if failure.unreachable:
                 raise NodeUnreachable(failure.log) from failure
@@ -281,7 +288,8 @@ class Broadcaster:
         """Look up the journal's open submissions; returns those whose fate is now known.
 
         An accepted tx is committed once a block holds it, and dropped once the signer's
-        sequence has moved past it and no block holds it (it can never land).
+        sequence has moved past it and no block holds it (it can never land). One still
+        waiting is broadcast again, so a node restart cannot strand it.
         """
         if self.journal is None:
             return []
@@ -291,7 +299,38 @@ class Broadcaster:
                 after = self._settle_entry(entry)
                 if after.final:
                     settled.append(after)
+                    continue
+                # Not in a block yet. A restarted node has lost its mempool, so send the
+                # same bytes again (a node that still holds them answers "already in cache").
+                if not self._rebroadcast(after).accepted:
+                    after = self.journal.get(after.key) or after
+                    if after.final:  # refused for good
+                        settled.append(after)
             return settled
+
+    def observe_block(self, height: int, tx_hashes: Sequence[str],
+                      outcomes: Sequence[TxOutcome]) -> list[JournalEntry]:
+        """Record which journaled txs block ``height`` holds; returns them.
+
+        A caller that observes every block in order (the agent) learns each tx's fate
+        from the blocks themselves, independent of the node's tx index; a tx whose sequence
+        another tx used is then known to be dropped.
+        """
+        settled: list[JournalEntry] = []
+        with self._lock:
+            if self.journal is not None and tx_hashes:
+                by_hash = {e.hash: e for e in self.journal.open_entries(self.signer.address)}
+                for hash_hex, outcome in zip(tx_hashes, outcomes, strict=False):
+                    entry = by_hash.get(hash_hex)
+                    if entry is None:
+                        continue
+                    self._pending.pop(entry.sequence, None)
+                    self._record_committed(entry.key, TxResult(
+                        hash=hash_hex, height=height, index=0, code=outcome.code,
+                        log=outcome.log, events=outcome.events, codespace=outcome.codespace))
+                    settled.append(self.journal.get(entry.key) or entry)
+            self.observed_through = height
+        return settled
 
     def resync(self) -> None:
         """Forget the local sequence; the next tx re-reads it from the chain."""
@@ -405,26 +444,40 @@ class Broadcaster:
             self.rpc.wait_for_height(self.rpc.latest_height() + 1, timeout=self.block_wait_s)
 
     def _settle_entry(self, entry: JournalEntry) -> JournalEntry:
+        """Find out whether an open submission is in a block, or can no longer get into one."""
         assert self.journal is not None
         committed = self.rpc.tx(entry.hash)
-        if committed is None and entry.sequence < self.committed_sequence():
-            # The sequence moved past it: either a block holds it (the tx index may lag the
-            # state by a moment) or another tx used the sequence and it can never land.
-            deadline = time.monotonic() + self.index_grace_s
-            while committed is None and time.monotonic() < deadline:
-                time.sleep(0.2)
-                committed = self.rpc.tx(entry.hash)
-            if committed is None:
-                self._pending.pop(entry.sequence, None)
-                self.journal.mark(entry.key, DROPPED,
-                                  log="dropped: its sequence was used by another tx")
-                self.stats.failed += 1
-                return self.journal.get(entry.key) or entry
         if committed is None:
-            return entry
-        self._pending.pop(entry.sequence, None)
-        self._record_committed(entry.key, committed)
+            sequence, at_height = self._committed_sequence_at()
+            if entry.sequence >= sequence:
+                return entry  # its turn has not come yet: it can still land
+            # Another tx has its sequence, or it is in a block the tx index has not got (the
+            # index lags the state, and can miss a block committed just before the node
+            # stopped). A caller that observes every block knows which.
+            if self.observed_through is not None:
+                if at_height > self.observed_through:
+                    return entry  # not every block up to that state observed yet
+            else:
+                committed = self._look_up_again(entry.hash)
+        if committed is None:
+            self._pending.pop(entry.sequence, None)
+            self.journal.mark(entry.key, DROPPED,
+                              log="dropped: its sequence was used by another tx")
+            self.stats.failed += 1
+        else:
+            self._pending.pop(entry.sequence, None)
+            self._record_committed(entry.key, committed)
         return self.journal.get(entry.key) or entry
+
+    def _look_up_again(self, hash_hex: str) -> TxResult | None:
+        """The tx index's answer after giving it ``index_grace_s`` to catch up."""
+        deadline = time.monotonic() + self.index_grace_s
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            found = self.rpc.tx(hash_hex)
+            if found is not None:
+                return found
+        return None
 
     def _record_committed(self, key: str | None, committed: TxResult) -> None:
         if not committed.ok:

@@ -85,9 +85,9 @@ class BlockSubscription:
                     for height in early:
                         yield height
                     async for raw in socket:
-                        height = self._height_or_raise(json.loads(raw))
-                        if height is not None:
-                            yield height
+                        announced = self._height_or_raise(json.loads(raw))
+                        if announced is not None:
+                            yield announced
                 raise ConnectionError("the node closed the websocket")
             except (OSError, WebSocketException, TimeoutError, SubscriptionError,
                     ValueError, KeyError) as exc:

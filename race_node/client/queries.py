@@ -205,6 +205,10 @@ class ChainQueries:
 
     def call(self, method: str, request: Message | None = None) -> Message:
         """Run ``method`` and return its protobuf response; raises :class:`QueryFailed`."""
+        return self.call_at(method, request)[0]
+
+    def call_at(self, method: str, request: Message | None = None) -> tuple[Message, int]:
+        """:meth:`call`, with the committed height the answer reflects."""
         spec = METHODS[method]
         if request is None:
             request = spec.request_type()
@@ -227,18 +231,22 @@ class ChainQueries:
             raise QueryFailed(0, "", f"cannot read the node's answer to {method}: "
                                      f"{unreadable}; is this client older than the chain?"
                               ) from unreadable
-        return response
+        return response, result.height
 
     def call_json(self, method: str, request: Message | None = None) -> dict[str, Any]:
         """:meth:`call`, as canonical JSON."""
         return to_json(self.call(method, request))
 
     def _typed(self, method: str, request: Message | None, response_type: type[M]) -> M:
-        response = self.call(method, request)
+        return self._typed_at(method, request, response_type)[0]
+
+    def _typed_at(self, method: str, request: Message | None,
+                  response_type: type[M]) -> tuple[M, int]:
+        response, height = self.call_at(method, request)
         if not isinstance(response, response_type):
             raise TypeError(f"{method} answers {type(response).__name__}, "
                             f"not {response_type.__name__}")
-        return response
+        return response, height
 
     # --- typed shortcuts for what every client needs -----------------------------------
 
@@ -249,14 +257,19 @@ class ChainQueries:
 
     def account(self, address: str) -> query_pb2.Account | None:
         """The account (sequence, public key), or None before it first receives coins."""
+        return self.account_at(address)[0]
+
+    def account_at(self, address: str) -> tuple[query_pb2.Account | None, int]:
+        """:meth:`account`, with the committed height it reflects (0 when not found)."""
         try:
-            response = self._typed("Account", query_pb2.QueryAccountRequest(address=address),
-                                   query_pb2.QueryAccountResponse)
+            response, height = self._typed_at(
+                "Account", query_pb2.QueryAccountRequest(address=address),
+                query_pb2.QueryAccountResponse)
         except QueryFailed as failure:
-            if failure.code == auth_errors.ACCOUNT_NOT_FOUND.code:
-                return None
+            if auth_errors.ACCOUNT_NOT_FOUND.matches(failure.code):
+                return None, 0
             raise
-        return response.account
+        return response.account, height
 
     def auth_params(self) -> query_pb2.AuthParams:
         """Envelope limits and the minimum fee every tx must pay."""

@@ -82,6 +82,8 @@ class TxResult:
     log: str
     events: list[dict[str, Any]]
     codespace: str = ""
+    # The tx's bytes, when the node sent them (tx_search does; tx lookups by hash do too).
+    tx: bytes = b""
 
     @property
     def ok(self) -> bool:
@@ -126,6 +128,7 @@ def _tx_result_from_rpc(result: dict[str, Any]) -> TxResult:
         log=outcome.get("log", ""),
         events=outcome.get("events") or [],
         codespace=outcome.get("codespace", ""),
+        tx=base64.b64decode(result.get("tx") or ""),
     )
 
 
