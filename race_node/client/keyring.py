@@ -37,12 +37,6 @@ class KeyInfo:
         return {"name": self.name, "address": self.address, "public_key": self.public_key_hex}
 
 
-def _tx():
-    # Imported lazily so `race --help` and key listing work even where the chain's
-    # generated protobuf classes are not built yet.
-    return tx
-
-
 class Keyring:
     """The keys of one home directory."""
 
@@ -63,7 +57,6 @@ class Keyring:
 
     def add(self, name: str, private_key: Ed25519PrivateKey | None = None) -> KeyInfo:
         """Create key ``name`` (a fresh random one unless ``private_key`` is given)."""
-        tx = _tx()
         path = self._path(name)
         if path.exists():
             raise KeyringError(f"a key named {name!r} already exists in {self.directory}")
@@ -90,7 +83,7 @@ class Keyring:
         if len(raw) != 32:
             raise KeyringError(f"the private key must be 32 bytes (64 hex digits), "
                                f"got {len(raw)} bytes")
-        return self.add(name, _tx().private_key_from_bytes(raw))
+        return self.add(name, tx.private_key_from_bytes(raw))
 
     def _load(self, name: str) -> dict[str, str]:
         path = self._path(name)
@@ -125,7 +118,7 @@ class Keyring:
     def private_key(self, name: str) -> Ed25519PrivateKey:
         """The signing key; for signing in this process, never for display."""
         raw = bytes.fromhex(self._load(name)["private_key"])
-        return _tx().private_key_from_bytes(raw)
+        return tx.private_key_from_bytes(raw)
 
     def export_private_key(self, name: str) -> str:
         """The private key as hex: only for an explicit, user-requested export."""
@@ -138,7 +131,6 @@ class Keyring:
 
     def resolve_address(self, name_or_address: str) -> str:
         """A bech32 address given either the address itself or a key name in this keyring."""
-        tx = _tx()
         if tx.is_valid_address(name_or_address):
             return name_or_address
         if name_or_address.startswith("race1"):
