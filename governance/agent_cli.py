@@ -110,23 +110,29 @@ def start(
 
 
 def status_rows(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The status document as (label, value) rows for people."""
     node, sidecar, txs = document["node"], document["sidecar"], document["txs"]
     if not sidecar.get("configured", True):
-        sidecar_text = "none configured"
+        sidecar_health = "none configured"
     elif sidecar["healthy"]:
-        sidecar_text = f"healthy ({', '.join(sidecar['models']) or 'no models'})"
+        sidecar_health = f"healthy (models: {', '.join(sidecar['models']) or 'none'})"
     else:
-        sidecar_text = f"unhealthy: {sidecar['error']}"
-    return [
+        sidecar_health = "unhealthy"
+    rows = [
         ("operator", document.get("operator")),
         ("chain", document.get("chain_id")),
         ("last height", document["last_height"]),
         ("chain height", document["chain_height"]),
         ("node", f"{node['rpc']} ({'connected' if node['connected'] else 'disconnected'})"),
-        ("sidecar", f"{sidecar['address'] or '-'}: {sidecar_text}"),
+        ("sidecar", f"{sidecar['address'] or '-'} ({sidecar_health})"),
         ("txs", f"{txs['sent']} sent, {txs['failed']} failed, {txs.get('pending', 0)} pending"),
         ("started", document["started_at"]),
     ]
+    if not node["connected"] and node.get("error"):
+        rows.insert(5, ("node error", node["error"]))
+    if sidecar.get("configured", True) and sidecar.get("error"):
+        rows.insert(-2, ("sidecar error", sidecar["error"]))
+    return rows
 
 
 @app.command("status")
