@@ -131,6 +131,23 @@ def make_deal(secret: bytes, threshold: int, recipient_keys: Sequence[bytes], co
 def check_shape(deal: Deal, threshold: int | None = None, units: int | None = None) -> None:
     """Counts and encodings: every point a valid main-subgroup point, every proof 64 bytes,
     and, when given, ``threshold`` commitments and ``units`` shares. Raises MalformedDeal."""
+    check_counts(deal, threshold, units)
+    try:
+        for j, c in enumerate(deal.commitments):
+            point(c, f"commitment {j}")
+        for i, (x, y) in enumerate(zip(deal.share_commitments, deal.encrypted_shares,
+                                       strict=True), start=1):
+            point(x, f"share commitment {i}")
+            point(y, f"encrypted share {i}")
+    except BeaconCryptoError as bad:
+        raise MalformedDeal(str(bad)) from None
+    for i, proof in enumerate(deal.proofs, start=1):
+        if len(proof) != PROOF_BYTES:
+            raise MalformedDeal(f"proof {i} is {len(proof)} bytes, not {PROOF_BYTES}")
+
+
+def check_counts(deal: Deal, threshold: int | None = None, units: int | None = None) -> None:
+    """The counts alone (the cheap part of :func:`check_shape`). Raises MalformedDeal."""
     count = deal.units
     if not 1 <= count <= MAX_SHARE_UNITS:
         raise MalformedDeal(f"a deal carries 1 to {MAX_SHARE_UNITS} shares, not {count}")
@@ -147,18 +164,6 @@ def check_shape(deal: Deal, threshold: int | None = None, units: int | None = No
     if units is not None and count != units:
         raise MalformedDeal(f"the round has {units} share units, so a deal carries {units} "
                             f"encrypted shares, not {count}")
-    try:
-        for j, c in enumerate(deal.commitments):
-            point(c, f"commitment {j}")
-        for i, (x, y) in enumerate(zip(deal.share_commitments, deal.encrypted_shares,
-                                       strict=True), start=1):
-            point(x, f"share commitment {i}")
-            point(y, f"encrypted share {i}")
-    except BeaconCryptoError as bad:
-        raise MalformedDeal(str(bad)) from None
-    for i, proof in enumerate(deal.proofs, start=1):
-        if len(proof) != PROOF_BYTES:
-            raise MalformedDeal(f"proof {i} is {len(proof)} bytes, not {PROOF_BYTES}")
 
 
 def check_consistency(deal: Deal) -> None:

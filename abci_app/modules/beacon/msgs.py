@@ -13,6 +13,8 @@ round in progress. Every refusal has its own code; a refused message changes not
 
 from __future__ import annotations
 
+import hashlib
+
 from abci_app.core.context import Context
 from abci_app.modules.beacon import keeper
 from abci_app.modules.beacon.errors import (
@@ -46,6 +48,7 @@ from race_protocol.beacon.pvss import (
     MalformedDeal,
     RevealMismatch,
     check_consistency,
+    check_counts,
     check_encrypted_shares,
     check_shape,
     deal_context,
@@ -120,6 +123,23 @@ def handle_register_key(ctx: Context, msg: beacon_pb2.MsgRegisterBeaconKey) -> N
 
 # --- MsgBeaconDeal ---------------------------------------------------------------------------
 
+# Deals whose encrypted shares verified, by a digest of everything the check reads (the
+# chain, round and dealer, the recipients' keys, the deal's points and proofs). The verdict
+# is a pure function of that digest, so a deal checked in CheckTx is not checked again in
+# FinalizeBlock, and every validator still reaches the same verdict (like the signature
+# cache of the stateless checks).
+_VERIFIED_DEALS: set[bytes] = set()
+VERIFIED_DEALS_LIMIT = 4096
+
+
+def _deal_digest(deal: Deal, keys: list[bytes], context: bytes) -> bytes:
+    digest = hashlib.sha256(b"race/v1/beacon/verified-deal")
+    for part in (context, *keys, *deal.share_commitments, *deal.encrypted_shares,
+                 *deal.proofs):
+        digest.update(len(part).to_bytes(4, "big") + part)
+    return digest.digest()
+
+
 def _deal_of(msg: beacon_pb2.MsgBeaconDeal) -> Deal:
     return Deal(tuple(msg.commitments), tuple(msg.share_commitments),
                 tuple(msg.encrypted_shares), tuple(msg.proofs))
@@ -152,15 +172,21 @@ def handle_deal(ctx: Context, msg: beacon_pb2.MsgBeaconDeal) -> None:
         raise ALREADY_DEALT(f"{msg.dealer} already dealt in round {entry.round}")
     deal = _deal_of(msg)
     try:
-        check_shape(deal, entry.threshold_units, entry.total_units)
+        # The encodings passed the stateless checks; the round fixes the counts.
+        check_counts(deal, entry.threshold_units, entry.total_units)
     except MalformedDeal as bad:
         raise MALFORMED_DEAL(str(bad)) from None
     keys = keeper.recipient_keys(keeper.participants(ctx, entry.round))
-    try:
-        check_encrypted_shares(deal, keys, deal_context(ctx.block.chain_id, entry.round,
-                                                        msg.dealer))
-    except InconsistentDeal as bad:
-        raise INCONSISTENT_DEAL(str(bad)) from None
+    context = deal_context(ctx.block.chain_id, entry.round, msg.dealer)
+    verdict = _deal_digest(deal, keys, context)
+    if verdict not in _VERIFIED_DEALS:
+        try:
+            check_encrypted_shares(deal, keys, context)
+        except InconsistentDeal as bad:
+            raise INCONSISTENT_DEAL(str(bad)) from None
+        if len(_VERIFIED_DEALS) >= VERIFIED_DEALS_LIMIT:
+            _VERIFIED_DEALS.clear()
+        _VERIFIED_DEALS.add(verdict)
     keeper.record_deal(ctx, entry, dealer, deal.commitments, deal.encrypted_shares)
 
 
