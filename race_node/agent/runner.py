@@ -12,6 +12,7 @@ import logging
 import signal
 
 from race_node.agent.agent import AgentError, NodeAgent
+from race_node.agent.beacon import beacon_duty
 from race_node.agent.config import AgentConfig
 from race_node.agent.heartbeat import heartbeat_duty
 from race_node.client.broadcast import Signer
@@ -23,7 +24,8 @@ log = logging.getLogger("race.agent")
 
 
 def build_agent(config: AgentConfig) -> NodeAgent:
-    """The agent with the operator's key and the duties this release has: the heartbeat."""
+    """The agent with the operator's key and the duties this release has: the heartbeat and
+    the beacon."""
     keyring = Keyring(NodeHome(config.home).keyring_dir)
     try:
         signer = Signer.from_keyring(keyring, config.key_name)
@@ -34,6 +36,7 @@ def build_agent(config: AgentConfig) -> NodeAgent:
     agent = NodeAgent(config, signer, sidecar=sidecar)
     if config.heartbeat_every:
         agent.on_block(heartbeat_duty(config.heartbeat_every), name="heartbeat")
+    agent.on_block(beacon_duty(config.agent_dir), name="beacon")
     return agent
 
 
