@@ -72,9 +72,10 @@ $(TOOLS)/cometbft:
 	touch $@
 
 LOCALNET_DIR ?= localnet/.data
+LOCALNET_INIT_ARGS ?=
 LOCALNET_START_ARGS ?=
-run: setup ## start a 4-validator localnet and its REST+gRPC gateway on loopback (Ctrl-C stops it)
-	$(VENV)/bin/race localnet init --config localnet/localnet.toml --dir $(LOCALNET_DIR) --if-missing
+run: setup ## start 4 validators on loopback, each a provider (sidecar + agent), and the gateway (Ctrl-C stops it)
+	$(VENV)/bin/race localnet init --config localnet/localnet.toml --dir $(LOCALNET_DIR) --if-missing $(LOCALNET_INIT_ARGS)
 	$(VENV)/bin/race localnet start --dir $(LOCALNET_DIR) --foreground $(LOCALNET_START_ARGS)
 
 test: setup ## run the whole test suite

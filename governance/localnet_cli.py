@@ -67,40 +67,43 @@ def _running(status: NodeStatus) -> str:
     return "partly" if status.app_running or status.cometbft_running else "no"
 
 
-def _agent_cell(status: NodeStatus) -> str:
-    agent = status.agent
-    if agent is None:
-        return "-"
-    if not agent.running:
-        return "stopped"
-    if not agent.healthy:
-        return "[yellow]starting[/yellow]" if agent.error is None else "[yellow]unhealthy[/yellow]"
-    height = agent.last_height if agent.last_height is not None else "-"
-    return f"[green]healthy[/green] h {height}, txs {agent.txs_sent or 0}/{agent.txs_failed or 0}"
-
-
-def _sidecar_cell(status: NodeStatus) -> str:
-    sidecar = status.sidecar
-    if sidecar is None:
-        return "-"
-    state = ("[green]healthy[/green]" if sidecar.healthy else
-             "[yellow]not serving[/yellow]" if sidecar.running else "stopped")
-    return f"{state} {sidecar.address.removeprefix('127.0.0.1')}"
+def _health(running: bool, healthy: bool) -> str:
+    if healthy:
+        return "[green]healthy[/green]"
+    return "[yellow]unhealthy[/yellow]" if running else "stopped"
 
 
 def _status_table(statuses: list[NodeStatus]) -> Table:
-    """One row per node; with providers, its agent (height, txs sent/failed), its sidecar
-    (health, port on 127.0.0.1) and the models it serves."""
-    providers = any(s.sidecar is not None for s in statuses)
-    columns = ["node", "running", "height", "app hash", "peers", "rpc"]
-    rows = [[s.name, _running(s), s.height, (s.app_hash or "")[:12], s.peers, s.rpc]
-            for s in statuses]
-    if providers:
-        columns += ["agent", "sidecar", "models"]
-        for row, s in zip(rows, statuses, strict=True):
-            row += [_agent_cell(s), _sidecar_cell(s),
-                    ", ".join(s.sidecar.models) if s.sidecar else ""]
-    return rows_table("localnet", columns, rows)
+    return rows_table("localnet", ["node", "running", "height", "app hash", "peers", "rpc"], [
+        (s.name, _running(s), s.height, (s.app_hash or "")[:16], s.peers, s.rpc)
+        for s in statuses
+    ])
+
+
+def _providers_table(statuses: list[NodeStatus]) -> Table | None:
+    """Each node's agent (health, the last height it handled, txs sent and failed) and its
+    sidecar (health, address, models); None on a chain-only localnet."""
+    providers = [s for s in statuses if s.agent is not None and s.sidecar is not None]
+    if not providers:
+        return None
+    served = {tuple(s.sidecar.models) for s in providers if s.sidecar and s.sidecar.models}
+    same_models = len(served) == 1
+    columns = ["node", "agent", "height", "txs (failed)", "sidecar", "address"]
+    rows = []
+    for s in providers:
+        assert s.agent is not None and s.sidecar is not None
+        row = [s.name, _health(s.agent.running, s.agent.healthy), s.agent.last_height,
+               f"{s.agent.txs_sent or 0} ({s.agent.txs_failed or 0})",
+               _health(s.sidecar.running, s.sidecar.healthy), s.sidecar.address]
+        if not same_models:
+            row.append(", ".join(s.sidecar.models))
+        rows.append(row)
+    if same_models:
+        title = f"providers (each sidecar serves {', '.join(next(iter(served)))})"
+    else:
+        title = "providers"
+        columns.append("models")
+    return rows_table(title, columns, rows)
 
 
 def _gateway_line(gateway: GatewayStatus) -> str:
@@ -133,6 +136,9 @@ def _status_document(net: Localnet, statuses: list[NodeStatus], engine: EngineSt
 def _print_status(net: Localnet, statuses: list[NodeStatus], engine: EngineStatus,
                   gateway: GatewayStatus) -> None:
     console.print(_status_table(statuses))
+    providers = _providers_table(statuses)
+    if providers is not None:
+        console.print(providers)
     console.print(_engine_line(engine), highlight=False)
     console.print(_gateway_line(gateway), highlight=False)
 
@@ -156,7 +162,8 @@ def _next_steps(net: Localnet, seconds: float) -> None:
                      f"--dir {directory} --node {size - 1}   (through that node's own sidecar)")
     lines.append(f"logs: {directory}/node*/logs" + (f", {directory}/engine" if net.engine()
                                                      else ""))
-    console.print("\n".join(lines), highlight=False)
+    # soft_wrap: the commands stay on one line each, so they can be copied
+    console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
 def _params_rows(params: dict) -> list[tuple[str, object]]:
@@ -320,7 +327,7 @@ def start(
     def report() -> None:
         nonlocal warned
         parts = [f"{s.name}:{s.height if s.height is not None else '-'}"
-                 for s in net.status()]
+                 for s in net.status(query_providers=False)]
         console.print("heights " + "  ".join(parts), highlight=False)
         process = net.gateway_process()
         if with_gateway and process is not None and not process.running() and not warned:

@@ -705,14 +705,16 @@ class Localnet:
         """SIGKILL one validator's cometbft and app, as a crash would."""
         self.runner(index).kill()
 
-    def status(self, query_rpc: bool = True) -> list[NodeStatus]:
+    def status(self, query_rpc: bool = True,
+               query_providers: bool = True) -> list[NodeStatus]:
         """Each validator: its processes, and with ``query_rpc`` its height, app hash and
-        peers, and its provider's agent and sidecar as they report themselves."""
+        peers, and (``query_providers``) its agent and sidecar as they report themselves."""
         nodes = self.manifest()["nodes"]
         providers: list[tuple[AgentStatus, SidecarStatus]] | None = None
         if self.providers() is not None:
             indices = list(range(len(nodes)))
-            providers = (self.provider_statuses(indices) if query_rpc else [
+            probe = query_rpc and query_providers
+            providers = (self.provider_statuses(indices) if probe else [
                 (AgentStatus(running=self.agent_process(i).running(),
                              status=nodes[i]["agent"]["status"]),
                  SidecarStatus(address=nodes[i]["sidecar"]["address"],
