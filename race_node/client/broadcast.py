@@ -211,11 +211,12 @@ class Broadcaster:
     def _committed_sequence_at(self) -> tuple[int, int]:
         """(the signer's committed sequence, the height that state is at)."""
         account, height = self._account()
-        if account is None and self.rpc.latest_height() < 1:
-            # Genesis accounts appear with the first committed block: a node that has just
-            # started may not have one yet.
-            with contextlib.suppress(TimeoutError):
-                self.rpc.wait_for_height(1, timeout=self.block_wait_s)
+        deadline = time.monotonic() + self.block_wait_s
+        while (account is None and time.monotonic() < deadline
+               and self.rpc.abci_info()["last_block_height"] < 1):
+            # Genesis accounts appear when the app commits its first block; a node that has
+            # just started may not have (its block store runs ahead of the app's commit).
+            time.sleep(0.1)
             account, height = self._account()
         if account is None:
             raise AccountNotFound(
