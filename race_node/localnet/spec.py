@@ -62,7 +62,7 @@ class LocalnetSpec:
     # Every validator a provider: its own sidecar (base+10i+5) and agent (status on +6).
     providers: bool = True
     # "shared": one vLLM engine process (base+7) behind every node's sidecar;
-    # "dedicated": each node's sidecar runs its own (about 5 GiB per node).
+    # "dedicated": each node's sidecar runs its own (4-5 GiB of memory per node).
     inference_engine: str = "shared"
     # a folder name under the models directory ($RACE_MODELS_DIR or .cache/models), or a path
     model: str = DEFAULT_MODEL
