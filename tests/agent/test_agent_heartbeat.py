@@ -47,8 +47,8 @@ def test_a_heartbeat_lands_every_n_blocks_and_the_status_says_so(
     assert status["node"]["connected"] is True and status["chain_height"] >= stopped_at
     assert status["txs"]["sent"] >= len([h for h in heights if h <= stopped_at])
     assert status["txs"]["failed"] == 0
-    assert [(d["name"], d["trigger"], d["failures"]) for d in status["duties"]] == [
-        ("heartbeat", "block", 0)]
+    assert [(d["trigger"], d["failures"]) for d in status["duties"]
+            if d["name"] == "heartbeat"] == [("block", 0)]
     assert table.exit_code == 0 and "heartbeat" in table.stdout
 
 

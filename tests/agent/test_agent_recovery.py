@@ -133,7 +133,8 @@ def test_it_follows_its_sidecar_through_a_restart(
                        "--sidecar-token-file", str(token_file),
                        "--sidecar-health-interval", "0.5")
         agent.start()
-        healthy = agent.wait_for(lambda s: s["sidecar"]["healthy"], 30, "a healthy sidecar")
+        healthy = agent.wait_for(lambda s: s["sidecar"]["healthy"] and
+                                 s["last_height"] is not None, 30, "a healthy sidecar")
 
         sidecar.stop()
         gone = agent.wait_for(lambda s: not s["sidecar"]["healthy"], 30,
