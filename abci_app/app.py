@@ -198,6 +198,7 @@ class RaceApp:
             self.block_state = state
             # Until the first Commit, the mempool must already see genesis balances.
             self.check_state = state.child()
+            self.check_block = self._next_block_info()
             self.last_block_time_ns = info.time_ns
             pending = self.committed.prepare(0, state)
             return abci.ResponseInitChain(app_hash=pending.app_hash)

@@ -3,6 +3,8 @@ made by an end-of-epoch hook reaches CometBFT (abci_app/core/pipeline.py, abci_a
 
 from __future__ import annotations
 
+import json
+
 from abci_app.core.context import Context
 from abci_app.core.hooks import Hooks
 from abci_app.core.module import Module
@@ -12,7 +14,8 @@ from abci_app.modules.pricing import MODULE as PRICING
 from abci_app.modules.staking import keeper as staking
 from abci_app.wiring import INSTALLED_MODULES, build_registry
 from race_protocol.gen.race.v1.bank_pb2 import MsgSend
-from tests.harness import Chain, account, validator_key
+from race_protocol.gen.tendermint.abci import types_pb2 as abci
+from tests.harness import CHAIN_ID, Chain, account, validator_key
 
 from .conftest import FEE, GENESIS_BALANCE
 from .conftest import Chain as FeeChain
@@ -92,3 +95,28 @@ def test_a_power_change_in_an_end_of_epoch_hook_reaches_the_same_blocks_validato
     assert any(e.type == "epoch_end" for e in response.events)
     chain.commit()
     assert account(0) in {v["operator"] for v in chain.query("/staking/validators")["validators"]}
+
+
+def test_check_tx_between_init_chain_and_the_first_commit_knows_the_chain_id(
+        outsider: str) -> None:
+    """CometBFT may send txs to the mempool before block 1 commits (a restart after
+    InitChain): they are checked against the chain id InitChain gave."""
+    chain = Chain([10], accounts=[0])
+    fresh = type(chain.app)(None)
+    chain_request = _init_request(chain)
+    fresh.init_chain(chain_request)
+    tx = chain.sign(account(0), [MsgSend(from_address=account(0), to_address=outsider,
+                                         amount_nicoin=1)], sequence=0)
+
+    checked = fresh.check_tx(abci.RequestCheckTx(tx=tx))
+
+    assert checked.code == 0, checked.log
+    assert chain_request.chain_id == chain.app.chain_id
+
+
+def _init_request(chain: Chain) -> abci.RequestInitChain:
+    """The InitChain ``chain`` was started with, replayed from its genesis export."""
+    exported = chain.registry.export_genesis(chain.keeper_context())
+    return abci.RequestInitChain(
+        chain_id=CHAIN_ID, app_state_bytes=json.dumps(exported).encode(), initial_height=1,
+        validators=[abci.ValidatorUpdate(pub_key={"ed25519": validator_key(0)}, power=10)])
