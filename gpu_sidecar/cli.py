@@ -23,6 +23,16 @@ from typing import Annotated
 import grpc
 import typer
 
+from gpu_sidecar.inference.config import (
+    ModelConfigError,
+    check_unique,
+    default_model_spec,
+    load_models_file,
+    parse_model_option,
+)
+from gpu_sidecar.inference.engine import InferenceEngine
+from gpu_sidecar.inference.prepare_models import default_models_dir, is_complete, prepare
+from gpu_sidecar.inference.servicer import inference_engine_registration
 from gpu_sidecar.inference.upstream import (
     InferenceUpstream,
     UpstreamConfigError,
@@ -64,7 +74,7 @@ def _race_registration(device: str | None, dtype: str | None,
     Race, and the first Race does not pay the engine's one-off set-up.
     """
     try:
-        from gpu_sidecar.race.service import RaceEngine, race_engine_registration
+        from gpu_sidecar.race.service import RaceEngine, race_engine_registration  # deferred: torch
     except ModuleNotFoundError as exc:
         typer.echo(f"race sidecar: RaceEngine unavailable ({exc}); serving inference only",
                    err=True)
@@ -100,8 +110,6 @@ async def _serve(server: SidecarServer, engine: object | None, drain_timeout_s: 
     await stop.wait()
     typer.echo("race sidecar: draining", err=True)
     if engine is not None:
-        from gpu_sidecar.inference.engine import InferenceEngine
-
         assert isinstance(engine, InferenceEngine)
         finished = await engine.drain(drain_timeout_s)
         if not finished:
@@ -187,16 +195,6 @@ def serve(
             raise typer.BadParameter(str(exc)) from exc
         registrations.append(upstream_inference_registration(upstream))
     elif inference:
-        from gpu_sidecar.inference.config import (
-            ModelConfigError,
-            check_unique,
-            default_model_spec,
-            load_models_file,
-            parse_model_option,
-        )
-        from gpu_sidecar.inference.engine import InferenceEngine
-        from gpu_sidecar.inference.servicer import inference_engine_registration
-
         try:
             specs = [parse_model_option(option) for option in model or []]
             if models_file is not None:
@@ -227,8 +225,6 @@ def models(
     models_dir: Annotated[Path | None, typer.Option(help="where converted models live")] = None,
 ) -> None:
     """List the local model folders the sidecar can serve (prepared by `make setup`)."""
-    from gpu_sidecar.inference.prepare_models import default_models_dir, is_complete
-
     root = models_dir or default_models_dir()
     if not root.is_dir():
         typer.echo(f"{root} does not exist; run `make setup`", err=True)
@@ -243,8 +239,6 @@ def prepare_models(
     out: Annotated[Path | None, typer.Option(help="folder for the converted models")] = None,
 ) -> None:
     """Convert the default model from its GGUF package (what `make setup` runs)."""
-    from gpu_sidecar.inference.prepare_models import default_models_dir, prepare
-
     for path in prepare(out or default_models_dir()):
         typer.echo(str(path))
 

@@ -83,8 +83,9 @@ def test_make_lint_fails_when_the_consensus_process_imports_the_node_software(
     assert _make_lint(copy).returncode == 0, "the unbroken copy must lint clean"
     app = copy / "abci_app" / "app.py"
     app.write_text(app.read_text().replace(
-        "from abci_app import wiring\n",
-        "from abci_app import wiring\nfrom race_node.client import rpc  # noqa: F401\n"))
+        "from race_protocol.gen.tendermint.abci import types_pb2 as abci\n",
+        "from race_node.client import rpc  # noqa: F401\n"
+        "from race_protocol.gen.tendermint.abci import types_pb2 as abci\n"))
 
     linted = _make_lint(copy)
 

@@ -24,6 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from gpu_sidecar.race.engine import RaceEngine, dtype_name, resolve_dtype
 from race_protocol.race.config import (
     DISTANCE_SCALE,
     NAMED_CONFIGS,
@@ -47,8 +48,6 @@ def quantile_interval(sorted_values: np.ndarray, p: float) -> tuple[float, float
 def calibrate(config: RaceConfig, nonces: int, seeds: int, device: str | None,
               dtype: str | None, cross_dtype: str | None, batch_size: int = 0) -> dict[str, object]:
     """Measure the distance distribution of ``config`` and derive its acceptance parameters."""
-    from gpu_sidecar.race.engine import RaceEngine, dtype_name, resolve_dtype
-
     engine = RaceEngine(device=device, dtype=dtype)
     per_seed = max(1, nonces // seeds)
     distances: list[np.ndarray] = []
