@@ -362,7 +362,8 @@ def run_app(work: Path, count: int, settings: ChainSettings,
     balances, sign_all = app_txs(count)
     base = free_port_block()
     spec = LocalnetSpec(validators=1, chain_id="race-bench", base_port=base,
-                        timeout_commit=settings.timeout_commit, create_empty_blocks=True)
+                        timeout_commit=settings.timeout_commit, create_empty_blocks=True,
+                        providers=False)
     net = Localnet.create(work / "app", spec, extra_balances=balances,
                           config_overrides=settings.config_values(base + 3))
     net.start()

@@ -113,7 +113,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     directory = tmp_path_factory.mktemp("gov") / "net"
     race("localnet", "init", "--validators", str(VALIDATORS), "--dir", str(directory),
          "--base-port", str(free_port_block(VALIDATORS)), "--timeout-commit", "200ms",
-         "--timeout-propose", "1s", "--empty-blocks", "--no-gateway", *genesis_param_options())
+         "--timeout-propose", "1s", "--empty-blocks", "--no-gateway", "--no-providers",
+         *genesis_param_options())
     net = Localnet(directory)
     gateway: subprocess.Popen[bytes] | None = None
     try:
