@@ -147,6 +147,7 @@ class BeaconParticipant:
         self.withhold_reveal = withhold_reveal
         self.chain_id: str | None = None
         self._key: EncryptionKey | None = None
+        self._reported: set[str] = set()
 
     @property
     def key(self) -> EncryptionKey:
@@ -157,9 +158,13 @@ class BeaconParticipant:
     async def on_block(self, block: BlockContext) -> None:
         agent = block.agent
         queries = ChainQueries(agent.rpc)
-        if self.chain_id is None:
-            status = await asyncio.to_thread(agent.rpc.status)
-            self.chain_id = str(status["node_info"]["network"])
+        status = await asyncio.to_thread(agent.rpc.status)
+        self.chain_id = str(status["node_info"]["network"])
+        if status.get("sync_info", {}).get("catching_up"):
+            return  # its state is old: a deal or reveal now would miss its window
+        # The latest state, not the state at ``block.height``: an agent replaying heights
+        # after a restart acts on what the round needs now (the journal keeps it to one
+        # tx per step).
         answer, height = await self._round_in_progress(queries)
         me = None if answer is None else next(
             (p for p in answer.participants if p.address == agent.operator_address), None)
@@ -208,7 +213,7 @@ class BeaconParticipant:
         assert self.chain_id is not None
         message = register_key_message(self.key, self.chain_id, operator)
         key = f"beacon/key/{self.key.public_key.hex()[:16]}/{height // KEY_RETRY_BLOCKS}"
-        self._report("key registration", await agent.submit_once(key, [message]))
+        self._report(key, "key registration", await agent.submit_once(key, [message]))
 
     async def _deal(self, agent: AgentServices,
                     answer: query_pb2.QueryBeaconRoundResponse) -> None:
@@ -221,8 +226,8 @@ class BeaconParticipant:
         message = await asyncio.to_thread(
             deal_message, secret, self.chain_id, entry.round, agent.operator_address,
             entry.threshold_units, holders)
-        self._report(f"round {entry.round} deal",
-                     await agent.submit_once(f"beacon/deal/{entry.round}", [message]))
+        key = f"beacon/deal/{entry.round}"
+        self._report(key, f"round {entry.round} deal", await agent.submit_once(key, [message]))
 
     async def _reveal(self, agent: AgentServices, round_id: int) -> None:
         assert self.chain_id is not None
@@ -232,8 +237,8 @@ class BeaconParticipant:
                         "home?); the others will recover it", round_id, self.vault.directory)
             return
         message = reveal_message(secret, round_id, agent.operator_address)
-        self._report(f"round {round_id} reveal",
-                     await agent.submit_once(f"beacon/reveal/{round_id}", [message]))
+        key = f"beacon/reveal/{round_id}"
+        self._report(key, f"round {round_id} reveal", await agent.submit_once(key, [message]))
 
     async def _recover(self, agent: AgentServices, queries: ChainQueries,
                        answer: query_pb2.QueryBeaconRoundResponse,
@@ -254,11 +259,15 @@ class BeaconParticipant:
         holder = Holder(me.address, me.first_index, me.units, bytes.fromhex(me.public_key))
         message = await asyncio.to_thread(recover_message, self.key, self.chain_id,
                                           entry.round, holder, deals)
-        self._report(f"round {entry.round} recovery shares for {', '.join(withheld)}",
-                     await agent.submit_once(f"beacon/recover/{entry.round}", [message]))
+        key = f"beacon/recover/{entry.round}"
+        self._report(key, f"round {entry.round} recovery shares for {', '.join(withheld)}",
+                     await agent.submit_once(key, [message]))
 
-    @staticmethod
-    def _report(what: str, submission: Submission) -> None:
+    def _report(self, key: str, what: str, submission: Submission) -> None:
+        """Log a submission's verdict once (later calls for its key get the same one)."""
+        if key in self._reported:
+            return
+        self._reported.add(key)
         if submission.accepted:
             log.info("beacon %s: tx %s", what, submission.hash)
         else:

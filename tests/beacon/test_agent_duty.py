@@ -50,7 +50,7 @@ class LoopNode(InProcessNode):
         return answer.result(timeout=30)
 
     def status(self) -> dict[str, Any]:
-        return {"node_info": {"network": CHAIN_ID}}
+        return {"node_info": {"network": CHAIN_ID}, "sync_info": {"catching_up": False}}
 
 
 @dataclass
