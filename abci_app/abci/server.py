@@ -252,7 +252,7 @@ def parse_address(address: str) -> tuple[str, str | tuple[str, int]]:
         return "unix", path
     if address.startswith("tcp://"):
         host, _, port = address[len("tcp://") :].rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not (port.isascii() and port.isdigit()):
             raise ValueError(f"bad tcp address {address!r}; use tcp://127.0.0.1:26658")
         return "tcp", (host.strip("[]"), int(port))
     raise ValueError(f"address {address!r} must start with unix:// or tcp://")

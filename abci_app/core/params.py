@@ -17,6 +17,7 @@ from sqlalchemy import Column, String, Table
 
 from abci_app.store.schema import METADATA
 from race_protocol.errors import ErrorCode
+from race_protocol.integers import is_decimal
 
 if TYPE_CHECKING:
     from abci_app.core.context import Context
@@ -52,7 +53,11 @@ def _field_types(params_type: type) -> dict[str, type]:
 
 
 def coerce_changes(params_type: type, changes: dict[str, Any], module: str) -> dict[str, Any]:
-    """Check names and types of proposed changes; ints may come as decimal strings (JSON)."""
+    """Check names and types of proposed changes; ints may come as decimal strings (JSON).
+
+    A decimal string is ASCII digits only (race_protocol.integers): which other scripts'
+    digits Python accepts depends on its Unicode version, and nodes must agree.
+    """
     types = _field_types(params_type)
     out: dict[str, Any] = {}
     for name in sorted(changes):
@@ -60,8 +65,8 @@ def coerce_changes(params_type: type, changes: dict[str, Any], module: str) -> d
         if name not in types:
             raise UNKNOWN_PARAM(f"{module} has no param {name!r}; known: {sorted(types)}")
         want = types[name]
-        if want is int and isinstance(value, str) and value.lstrip("-").isdigit():
-            value = int(value)
+        if want is int and isinstance(value, str) and is_decimal(value):
+            value = int(value, 10)
         if want is bool and not isinstance(value, bool):
             raise BAD_PARAM_VALUE(f"{module}.{name} must be true or false, got {value!r}")
         if want is int and (isinstance(value, bool) or not isinstance(value, int)):

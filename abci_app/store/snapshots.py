@@ -20,6 +20,7 @@ from abci_app.store import apphash
 from abci_app.store.committed import CommittedState, PendingCommit
 from abci_app.store.schema import APP_META, METADATA, value_columns
 from race_protocol.gen.tendermint.abci import types_pb2 as abci
+from race_protocol.integers import is_decimal
 
 log = logging.getLogger("race.snapshots")
 
@@ -117,7 +118,7 @@ class SnapshotStore:
             "chunk_hashes": [hashlib.sha256(c).hexdigest() for c in chunks],
         }
         (target / "snapshot.json").write_text(json.dumps(descriptor))
-        heights = sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+        heights = sorted(int(p.name) for p in self.directory.iterdir() if is_decimal(p.name))
         for old in heights[: -self.keep]:
             shutil.rmtree(self.directory / str(old), ignore_errors=True)
 

@@ -10,6 +10,7 @@ from abci_app.modules.auth import keeper, params
 from abci_app.modules.auth.errors import ACCOUNT_NOT_FOUND, INVALID_ADDRESS, INVALID_GENESIS
 from abci_app.modules.auth.tables import ACCOUNTS
 from abci_app.tx.keys import decode_address
+from race_protocol.integers import integer_from_json
 
 
 def _address_arg(args: list[str]) -> str:
@@ -54,7 +55,11 @@ class AuthModule(Module):
                 decode_address(address)
             except ValueError as bad:
                 raise INVALID_GENESIS(f"account {address!r}: {bad}") from None
-            sequence = int(entry.get("sequence", 0))
+            try:
+                sequence = integer_from_json(entry.get("sequence", 0))
+            except ValueError as bad:
+                raise INVALID_GENESIS(f"account {address}: sequence must be an integer: "
+                                      f"{bad}") from None
             if sequence < 0:
                 raise INVALID_GENESIS(f"account {address}: negative sequence")
             public_key = entry.get("public_key")

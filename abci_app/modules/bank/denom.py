@@ -16,7 +16,8 @@ NICOIN_PER: dict[str, int] = {
 DENOMS: tuple[str, ...] = ("icoin", "micoin", "uicoin", "nicoin")
 BASE_DENOM = "nicoin"
 _DIGITS = {denom: len(str(scale)) - 1 for denom, scale in NICOIN_PER.items()}
-_AMOUNT_RE = re.compile(r"^\s*(\d+)(?:\.(\d+))?\s*([a-z]+)\s*$")
+# ASCII only: ``\d`` and ``\s`` would otherwise match other scripts' digits and spaces.
+_AMOUNT_RE = re.compile(r"[ \t]*([0-9]+)(?:\.([0-9]+))?[ \t]*([a-z]+)[ \t]*", re.ASCII)
 
 
 class AmountError(ValueError):
@@ -25,7 +26,7 @@ class AmountError(ValueError):
 
 def parse_amount(text: str) -> int:
     """``"1.5icoin"`` -> 1500000000; ``"300nicoin"`` -> 300. A denomination is required."""
-    match = _AMOUNT_RE.match(text or "")
+    match = _AMOUNT_RE.fullmatch(text or "")
     if match is None:
         raise AmountError(
             f"cannot read amount {text!r}: write a number and a denomination, "
@@ -40,7 +41,8 @@ def parse_amount(text: str) -> int:
         raise AmountError(
             f"{text!r} is finer than 1 nicoin; {denom} allows at most {digits} decimals"
         )
-    return int(whole) * NICOIN_PER[denom] + (int(fraction.ljust(digits, "0")) if fraction else 0)
+    whole_nicoin = int(whole, 10) * NICOIN_PER[denom]
+    return whole_nicoin + (int(fraction.ljust(digits, "0"), 10) if fraction else 0)
 
 
 def format_amount(nicoin: int) -> str:

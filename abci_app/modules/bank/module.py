@@ -12,6 +12,7 @@ from abci_app.modules.bank.errors import INVALID_ADDRESS, INVALID_GENESIS
 from abci_app.modules.bank.tables import BALANCES, SUPPLY
 from abci_app.tx.keys import decode_address
 from race_protocol.gen.race.v1.bank_pb2 import MsgSend
+from race_protocol.integers import integer_from_json
 
 
 def _amount_json(amount: int) -> dict[str, Any]:
@@ -64,14 +65,18 @@ class BankModule(Module):
                 raise INVALID_GENESIS(f"{address} is listed twice")
             seen.add(address)
             try:
-                amount = int(entry.get("amount", 0))
-            except (TypeError, ValueError):
-                raise INVALID_GENESIS(f"{address}: amount must be an integer") from None
+                amount = integer_from_json(entry.get("amount", 0))
+            except ValueError as bad:
+                raise INVALID_GENESIS(f"{address}: amount must be an integer: {bad}") from None
             if amount <= 0:
                 raise INVALID_GENESIS(f"{address}: amount must be positive nicoin")
             keeper.mint(ctx, address, amount)
         declared = section.get("supply")
-        if declared is not None and int(declared) != keeper.supply(ctx):
+        try:
+            declared_supply = None if declared is None else integer_from_json(declared)
+        except ValueError as bad:
+            raise INVALID_GENESIS(f"supply must be an integer: {bad}") from None
+        if declared_supply is not None and declared_supply != keeper.supply(ctx):
             raise INVALID_GENESIS(
                 f"supply {declared} does not equal the sum of balances {keeper.supply(ctx)}"
             )

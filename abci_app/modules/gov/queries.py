@@ -8,12 +8,13 @@ from abci_app.core.context import Context
 from abci_app.core.errors import BAD_QUERY
 from abci_app.modules.gov import keeper
 from race_protocol.gen.race.v1 import gov_pb2
+from race_protocol.integers import is_decimal
 
 
 def _proposal_id(args: list[str], route: str) -> int:
-    if len(args) != 1 or not args[0].isdigit():
+    if len(args) != 1 or not is_decimal(args[0]) or args[0].startswith("-"):
         raise BAD_QUERY(f"use /gov/{route}/<proposal id>")
-    return int(args[0])
+    return int(args[0], 10)
 
 
 def _status_filter(args: list[str]) -> int:

@@ -111,14 +111,14 @@ def price_per_token(ctx: Context, entry: ModelEntry) -> int:
 def validate_model_fields(model_id: str, hf_repo: str, revision: str, units: int,
                           max_context: int, validation_threshold_ppm: int) -> None:
     """Stateless checks of a registration, each failure naming the field to fix."""
-    if not MODEL_ID_RE.match(model_id):
+    if not MODEL_ID_RE.fullmatch(model_id):
         raise INVALID_MODEL(
             f"id {model_id!r} must be 1-128 characters of a-z, 0-9, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    if not HF_REPO_RE.match(hf_repo):
+    if not HF_REPO_RE.fullmatch(hf_repo):
         raise INVALID_MODEL(f"source repo {hf_repo!r} must look like 'organisation/name'")
-    if not REVISION_RE.match(revision):
+    if not REVISION_RE.fullmatch(revision):
         raise INVALID_MODEL(f"source revision {revision!r} must be a commit hash, tag or branch")
     check_units(units)
     check_max_context(max_context)

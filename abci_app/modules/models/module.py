@@ -12,6 +12,7 @@ from abci_app.core.module import Module, MsgRoute, QueryRoute
 from abci_app.modules.models import keeper, msgs, params, queries, tables
 from abci_app.modules.models.errors import INVALID_MODEL
 from race_protocol.gen.race.v1 import models_pb2
+from race_protocol.integers import integer_from_json
 
 
 class ModelsModule(Module):
@@ -46,9 +47,9 @@ class ModelsModule(Module):
                     id=item["id"],
                     source=models_pb2.ModelSource(hf_repo=item["hf_repo"],
                                                   revision=item["revision"]),
-                    units_of_compute_per_token=int(item["units_of_compute_per_token"]),
-                    max_context=int(item["max_context"]),
-                    validation_threshold_ppm=int(item["validation_threshold_ppm"]),
+                    units_of_compute_per_token=integer_from_json(item["units_of_compute_per_token"]),
+                    max_context=integer_from_json(item["max_context"]),
+                    validation_threshold_ppm=integer_from_json(item["validation_threshold_ppm"]),
                 )
                 status = str(item.get("status", "active"))
                 if status not in ("active", "retired"):

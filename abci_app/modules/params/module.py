@@ -38,14 +38,15 @@ def validate_basic_update_params(msg: params_pb2.MsgUpdateParams) -> None:
 
 
 def _typed_values(params_type: type | None, changes: dict[str, str]) -> dict[str, Any]:
-    """A change's text as the param's type: "true"/"false" for booleans; integers and
-    strings go to the params framework as written (it parses decimal integers)."""
+    """A change's text as the param's type: "true"/"false" (ASCII, any case) for booleans;
+    integers and strings go to the params framework as written (it parses ASCII decimal
+    integers)."""
     if params_type is None:
         return dict(changes)
     booleans = {f.name for f in dataclasses.fields(params_type) if f.type in (bool, "bool")}
     typed: dict[str, Any] = {}
     for key, value in changes.items():
-        if key in booleans and value.lower() in ("true", "false"):
+        if key in booleans and value.isascii() and value.lower() in ("true", "false"):
             typed[key] = value.lower() == "true"
         else:
             typed[key] = value

@@ -9,6 +9,7 @@ from abci_app.core.module import Module, MsgRoute, QueryRoute
 from abci_app.modules.pricing import keeper, msgs, params, queries, tables
 from abci_app.modules.pricing.errors import INVALID_PARAMS
 from race_protocol.gen.race.v1 import pricing_pb2
+from race_protocol.integers import integer_from_json
 
 
 class PricingModule(Module):
@@ -36,8 +37,8 @@ class PricingModule(Module):
         ``[{"voter", "price_per_unit_nicoin"}]``, as :meth:`export_genesis` writes them."""
         price = section.get("price_per_unit_nicoin")
         try:
-            start_price = None if price is None else int(price)
-            votes = sorted((str(v["voter"]), int(v["price_per_unit_nicoin"]))
+            start_price = None if price is None else integer_from_json(price)
+            votes = sorted((str(v["voter"]), integer_from_json(v["price_per_unit_nicoin"]))
                            for v in section.get("votes") or [])
         except (KeyError, TypeError, ValueError) as exc:
             raise INVALID_PARAMS(f"pricing genesis: {exc}") from None

@@ -14,6 +14,7 @@ from abci_app.modules.epochs import keeper as epochs
 from abci_app.modules.epochs import weights
 from abci_app.modules.pricing import keeper
 from abci_app.tx import is_valid_address
+from race_protocol.integers import is_decimal
 
 
 def _vote_json(vote: keeper.PriceVote) -> dict[str, Any]:
@@ -58,9 +59,9 @@ def history(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
     """``/pricing/history[/<limit>]``: prices by epoch, newest first."""
     limit = 0
     if args:
-        if len(args) != 1 or not args[0].isdigit():
+        if len(args) != 1 or not is_decimal(args[0]) or args[0].startswith("-"):
             raise BAD_QUERY("use /pricing/history or /pricing/history/<limit>")
-        limit = int(args[0])
+        limit = int(args[0], 10)
     return {"prices": [
         {
             "epoch": str(entry.epoch),
