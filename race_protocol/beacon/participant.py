@@ -82,6 +82,7 @@ def recover_message(key: EncryptionKey, chain_id: str, round_id: int, holder: Ho
                                          share_context(context, index), rng)
             shares.append(share)
             proofs.append(proof)
-        entries.append(beacon_pb2.DecryptedShares(dealer=dealer, shares=shares, proofs=proofs))
+        entries.append(beacon_pb2.BeaconDecryptedShares(dealer=dealer, shares=shares,
+                                                        proofs=proofs))
     return beacon_pb2.MsgBeaconRecover(participant=holder.address, round=round_id,
                                        dealers=entries)
