@@ -67,6 +67,11 @@ class Module:
     def validate_params(self, params: Any) -> None:
         """Raise an ErrorCode's ChainError when ``params`` is not acceptable."""
 
+    def validate_params_in_state(self, ctx: Context, params: Any) -> None:
+        """Bounds that depend on the state (an amount against the supply), checked when
+        governance changes params (the proposal's dry run at submission and its execution);
+        raise an ErrorCode's ChainError to refuse."""
+
     def init_genesis(self, ctx: Context, section: dict[str, Any]) -> None:
         """Import the module's ``app_state[name]`` section at InitChain."""
 

@@ -91,7 +91,9 @@ def get_params(ctx: Context, module: str) -> Any:
 def set_params(ctx: Context, module: str, changes: dict[str, Any]) -> Any:
     """Apply a param change after validating every field; returns the new params.
 
-    This is the entry point for governance param-change proposals and genesis.
+    This is the entry point for governance param-change proposals and genesis. Outside
+    genesis the module's state-dependent bounds apply too (at genesis other modules'
+    sections, the supply among them, are not imported yet).
     """
     try:
         mod = ctx.registry.module(module)
@@ -102,6 +104,8 @@ def set_params(ctx: Context, module: str, changes: dict[str, Any]) -> Any:
     current = get_params(ctx, module)
     updated = dataclasses.replace(current, **coerce_changes(mod.params_type, changes, module))
     mod.validate_params(updated)
+    if ctx.mode != "genesis":
+        mod.validate_params_in_state(ctx, updated)
     ctx.table(PARAMS).put(module, {"value": params_to_json(updated)})
     ctx.emit("params_changed", module=module, params=params_to_json(updated))
     return updated

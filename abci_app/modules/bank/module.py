@@ -52,6 +52,9 @@ class BankModule(Module):
     def validate_params(self, value: Any) -> None:
         params.validate(value)
 
+    def validate_params_in_state(self, ctx: Context, value: Any) -> None:
+        params.validate_in_state(value, keeper.supply(ctx))
+
     def init_genesis(self, ctx: Context, section: dict[str, Any]) -> None:
         """``balances: [{address, amount}]`` minted at genesis; supply is their sum."""
         seen: set[str] = set()

@@ -20,3 +20,11 @@ def validate(params: BankParams) -> None:
     """The cap is positive and never above the 10^9 icoin of DESIGN.md §4."""
     if not 0 < params.max_supply_nicoin <= SUPPLY_CAP_NICOIN:
         raise INVALID_PARAMS(f"max_supply_nicoin must be in 1..{SUPPLY_CAP_NICOIN}")
+
+
+def validate_in_state(params: BankParams, supply_nicoin: int) -> None:
+    """A change by governance never puts the cap below the coins that exist (the supply
+    invariant would break, and every mint fail)."""
+    if params.max_supply_nicoin < supply_nicoin:
+        raise INVALID_PARAMS(f"max_supply_nicoin {params.max_supply_nicoin} is below the "
+                             f"supply ({supply_nicoin} nicoin)")

@@ -34,6 +34,9 @@ class GovModule(Module):
     def validate_params(self, value: Any) -> None:
         params.validate(value)
 
+    def validate_params_in_state(self, ctx: Context, value: Any) -> None:
+        params.validate_in_state(value, bank.supply(ctx))
+
     def init_genesis(self, ctx: Context, section: dict[str, Any]) -> None:
         """Proposals, deposits, votes and the next proposal id (see genesis.py)."""
         genesis.init_genesis(ctx, section)

@@ -6,6 +6,7 @@ from abci_app.modules.pricing.errors import INVALID_PARAMS
 
 # Prices are stored in signed 64-bit columns.
 MAX_STORABLE_PRICE = 2**63 - 1
+MAX_HISTORY_LENGTH = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,8 @@ class PricingParams:
 
     ``genesis_price_per_unit_nicoin``: the first epoch's price, and the default vote of
     providers that never voted (Appendix J 4). ``max_price_per_unit_nicoin``: the largest
-    vote accepted. ``history_length``: epochs of price history kept (0 keeps all).
+    vote accepted. ``history_length``: epochs of price history kept (1 to
+    :data:`MAX_HISTORY_LENGTH`; the state stays bounded).
     """
 
     genesis_price_per_unit_nicoin: int = 1_000
@@ -34,5 +36,6 @@ def validate(params: PricingParams) -> None:
             f"genesis_price_per_unit_nicoin must be between 1 and max_price_per_unit_nicoin "
             f"({params.max_price_per_unit_nicoin}), got {params.genesis_price_per_unit_nicoin}"
         )
-    if params.history_length < 0:
-        raise INVALID_PARAMS(f"history_length must be >= 0, got {params.history_length}")
+    if not 1 <= params.history_length <= MAX_HISTORY_LENGTH:
+        raise INVALID_PARAMS(f"history_length must be between 1 and {MAX_HISTORY_LENGTH}, "
+                             f"got {params.history_length}")
