@@ -22,9 +22,8 @@ from abci_app.modules.auth import errors as auth_errors
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.gov import errors as gov_errors
 from abci_app.wiring import build_registry
-from tests.gov.harness import ICOIN, Chain, account
+from tests.gov.harness import ICOIN, Chain
 from tests.gov.test_gov_module import (
-    GOV,
     VETO,
     YES,
     proposal,
@@ -148,4 +147,3 @@ def test_at_the_tightest_bounds_governance_can_still_restore_the_defaults() -> N
     assert status(chain, restored) == "PROPOSAL_STATUS_PASSED"
     assert chain.params("auth").min_fee_nicoin == 0
     assert chain.params("gov").voting_period_blocks == 4
-    assert GOV and account(0)
