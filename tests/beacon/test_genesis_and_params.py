@@ -47,6 +47,7 @@ def test_genesis_keys_open_the_first_round_at_once() -> None:
     {"genesis_output": "zz"},
     {"genesis_output": "00" * 31},
     {"next_round": "0"},
+    {"next_round": "\uff12"},  # a fullwidth digit: only ASCII digits are integers
     {"keys": [{"operator": "race1nope", "public_key": "00" * 32}]},
     {"keys": [{"operator": account(0), "public_key": "00" * 32}]},
     {"keys": "none"},

@@ -327,7 +327,8 @@ def test_a_new_key_applies_from_the_next_round() -> None:
     assert members[operator] == fresh.public_key.hex()
 
 
-@pytest.mark.parametrize("path", ["/beacon/round/x", "/beacon/key/nope", "/beacon/deal/1",
+@pytest.mark.parametrize("path", ["/beacon/round/x", "/beacon/round/\u0663",
+                                  "/beacon/round/-1", "/beacon/key/nope", "/beacon/deal/1",
                                   "/beacon/record/"])
 def test_bad_queries_are_refused(path: str) -> None:
     net = BeaconNet.start(register=False)

@@ -19,6 +19,7 @@ from race_protocol.beacon.group import BeaconCryptoError, point
 from race_protocol.beacon.output import OUTPUT_BYTES, genesis_output
 from race_protocol.beacon.proofs import PROOF_BYTES
 from race_protocol.gen.race.v1 import beacon_pb2
+from race_protocol.integers import integer_from_json
 
 MAX_ROUND_ID = 2**62
 
@@ -73,10 +74,9 @@ class BeaconModule(Module):
                         else _hex_bytes(section["genesis_output"], "genesis_output",
                                         OUTPUT_BYTES))
         try:
-            next_round = int(section.get("next_round") or 1)
-        except (TypeError, ValueError):
-            raise INVALID_GENESIS(f"next_round {section.get('next_round')!r} is not an "
-                                  "integer") from None
+            next_round = integer_from_json(section.get("next_round") or 1)
+        except ValueError as bad:
+            raise INVALID_GENESIS(f"next_round: {bad}") from None
         if not 1 <= next_round <= MAX_ROUND_ID:
             raise INVALID_GENESIS(f"next_round must be between 1 and {MAX_ROUND_ID}")
         keeper.init_state(ctx, first_output, next_round)

@@ -11,12 +11,13 @@ from abci_app.modules.beacon import keeper
 from abci_app.modules.beacon.errors import DEAL_NOT_FOUND, ROUND_NOT_FOUND
 from abci_app.tx import is_valid_address
 from race_protocol.gen.race.v1 import beacon_pb2
+from race_protocol.integers import is_decimal, parse_decimal
 
 
 def _round_number(text: str, path: str) -> int:
-    if not text.isdigit():
+    if not is_decimal(text) or text.startswith("-"):
         raise BAD_QUERY(f"use {path} with a round number (0 for the round in progress)")
-    return int(text)
+    return parse_decimal(text)
 
 
 def _address(args: list[str], path: str) -> str:
