@@ -2,8 +2,9 @@
 
 One process, one gRPC port, two services: InferenceEngine (vLLM serving with
 verifiable outputs, DESIGN.md section 6) and RaceEngine (the proof-of-work,
-whitepaper Appendix A). It binds to loopback unless told otherwise; remote access
-needs a bearer token or mutual TLS. With ``--inference-upstream`` the InferenceEngine
+whitepaper Appendix A). It binds to loopback unless told otherwise; off loopback it
+serves only TLS, and clients authenticate with a bearer token or a client certificate
+(gpu_sidecar/server.py). With ``--inference-upstream`` the InferenceEngine
 calls go to another sidecar's engine instead of a vLLM of its own
 (gpu_sidecar/inference/upstream.py).
 """
@@ -39,7 +40,12 @@ from gpu_sidecar.inference.upstream import (
     UpstreamInferenceServicer,
     upstream_inference_registration,
 )
-from gpu_sidecar.server import DEFAULT_SIDECAR_ADDRESS, SidecarSecurity, SidecarServer
+from gpu_sidecar.server import (
+    DEFAULT_SIDECAR_ADDRESS,
+    SidecarSecurity,
+    SidecarSecurityError,
+    SidecarServer,
+)
 from race_protocol.race.config import NAMED_CONFIGS
 from race_protocol.race.seeds import node_seed
 
@@ -165,19 +171,15 @@ def serve(
     """Run the sidecar: both gRPC services on one port until SIGTERM (graceful drain)."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if (tls_cert is None) != (tls_key is None):
-        raise typer.BadParameter("--tls-cert and --tls-key go together")
     if race_config is not None and race_config not in NAMED_CONFIGS:
         raise typer.BadParameter(f"--race-config {race_config!r}: expected one of "
                                  f"{', '.join(NAMED_CONFIGS)}")
-    token = os.environ.get(token_env) or None
-    host = address.rsplit(":", 1)[0].strip("[]")
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None and tls_client_ca is None:
-        raise typer.BadParameter(
-            f"{address} is not loopback: set ${token_env} or --tls-client-ca so clients "
-            "must authenticate")
-    security = SidecarSecurity(token=token, tls_cert=tls_cert, tls_key=tls_key,
-                               tls_client_ca=tls_client_ca)
+    security = SidecarSecurity(token=os.environ.get(token_env) or None, tls_cert=tls_cert,
+                               tls_key=tls_key, tls_client_ca=tls_client_ca)
+    try:
+        security.check(address, token_env=token_env)
+    except SidecarSecurityError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     registrations: list[Callable[[grpc.aio.Server], None]] = []
     engine = None
     upstream = None

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
-from gpu_sidecar.server import MAX_MESSAGE_BYTES
+from gpu_sidecar.server import MAX_MESSAGE_BYTES, is_loopback
 from race_protocol.gen.race.v1 import sidecar_pb2 as pb
 from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_S = 5.0
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # The engine refusing the front's credentials is an operator's problem, not the caller's.
 _FRONT_CREDENTIAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -43,20 +42,18 @@ class UpstreamConfigError(ValueError):
     """The upstream address or its credentials cannot work."""
 
 
-def _host(address: str) -> str:
-    return address.rsplit(":", 1)[0].strip("[]")
-
-
 @dataclass(frozen=True)
 class InferenceUpstream:
     """Where the engine host is and how this front authenticates to it.
 
-    A token is required when the engine is not on loopback: the engine host must be able
-    to tell its fronts from anyone else on the network (docs/inference.md, "Security").
+    When the engine is not on loopback, both a token and the engine's CA are required:
+    the engine host must be able to tell its fronts from anyone else on the network, and
+    the token must not cross that network in cleartext, where anyone on the path could
+    read it and call the engine as this front (docs/inference.md, "Sharing one engine").
     """
 
     address: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     ca_cert: Path | None = None
 
     def __post_init__(self) -> None:
@@ -64,10 +61,17 @@ class InferenceUpstream:
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise UpstreamConfigError(
                 f"inference upstream {self.address!r} is not HOST:PORT, e.g. 127.0.0.1:50551")
-        if _host(self.address) not in LOOPBACK_HOSTS and self.token is None:
+        if is_loopback(self.address):
+            return
+        if self.token is None:
             raise UpstreamConfigError(
                 f"inference upstream {self.address} is not loopback: give this sidecar the "
                 "engine host's token (--inference-upstream-token-env)")
+        if self.ca_cert is None:
+            raise UpstreamConfigError(
+                f"inference upstream {self.address} is not loopback and its token would "
+                "travel in cleartext: give the CA of the engine's TLS certificate "
+                "(--inference-upstream-ca)")
 
     def channel(self) -> grpc.aio.Channel:
         """A channel to the engine host: TLS when a CA is given, else plaintext."""
@@ -79,6 +83,7 @@ class InferenceUpstream:
         return grpc.aio.secure_channel(self.address, credentials, options=options)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The call metadata that presents this front's token to the engine host."""
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
 

@@ -210,6 +210,7 @@ async def test_health_and_models_follow_the_engine(pair: Pair) -> None:
     ("127.0.0.1", None, "is not HOST:PORT"),
     ("127.0.0.1:0", None, "is not HOST:PORT"),
     ("10.0.0.7:50551", None, "is not loopback"),
+    ("10.0.0.7:50551", "engine-token", "its token would travel in cleartext"),
 ])
 def test_an_unusable_upstream_is_refused(address: str, token: str | None,
                                          message: str) -> None:
