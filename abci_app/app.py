@@ -66,7 +66,12 @@ def _time_ns(timestamp: Any) -> int:
 
 
 class RaceApp:
-    """State machine behind CometBFT: one instance per node, one DB under ``home``."""
+    """State machine behind CometBFT: one instance per node, one DB under ``home``.
+
+    ``genesis_chain_id`` is the chain id of the node's genesis.json: a node joining by
+    state sync never sees InitChain, and must not take its chain id from a peer's
+    snapshot. Without it, state sync is refused.
+    """
 
     def __init__(
         self,
@@ -75,11 +80,17 @@ class RaceApp:
         snapshot_dir: str | Path | None = None,
         snapshot_interval: int = 0,
         snapshot_keep: int = 2,
+        genesis_chain_id: str = "",
     ) -> None:
         self.registry = registry if registry is not None else wiring.build_registry()
         self.pipeline: TxPipeline = wiring.tx_pipeline(self.registry)
         self.committed = CommittedState(db_path)
+        self.genesis_chain_id = genesis_chain_id
         self.chain_id = self.committed.meta.get("chain_id", b"").decode()
+        if genesis_chain_id and self.chain_id and self.chain_id != genesis_chain_id:
+            self.committed.close()
+            raise ValueError(f"the state in {db_path} is of chain {self.chain_id!r} but the "
+                             f"node's genesis is of chain {genesis_chain_id!r}")
         self.last_block_time_ns = int(self.committed.meta.get("block_time_ns", b"0").decode())
         self.check_state = Overlay(self.committed)
         self.block_state: Overlay | None = None
@@ -177,6 +188,9 @@ class RaceApp:
         the first Commit makes CometBFT call InitChain again on restart.
         """
         try:
+            if self.genesis_chain_id and req.chain_id != self.genesis_chain_id:
+                raise ValueError(f"InitChain is for chain {req.chain_id!r}, the node's "
+                                 f"genesis.json for {self.genesis_chain_id!r}")
             self.chain_id = req.chain_id
             app_state = json.loads(req.app_state_bytes or b"{}")
             if not isinstance(app_state, dict):
@@ -316,8 +330,16 @@ class RaceApp:
         return abci.ResponseListSnapshots(snapshots=self.snapshots.list())
 
     def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
-        """Accept a snapshot in our format when our own state is empty."""
+        """Accept a well-formed snapshot in our format when our own state is empty.
+
+        ``req.app_hash`` is the light-client verified app hash at the snapshot's height:
+        the restored state must hash to it (abci_app.store.snapshots).
+        """
         if self.committed.height:
+            return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.ABORT)
+        if not self.genesis_chain_id:
+            log.error("state sync refused: the app was started without the chain id of the "
+                      "node's genesis.json (python -m abci_app.abci reads HOME/config)")
             return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.ABORT)
         result = self.snapshots.offer(req.snapshot, req.app_hash)
         return abci.ResponseOfferSnapshot(result=result)
@@ -333,10 +355,11 @@ class RaceApp:
         self, req: abci.RequestApplySnapshotChunk
     ) -> abci.ResponseApplySnapshotChunk:
         """Collect chunks; after the last, restore the state and check it against the app hash."""
-        result = self.snapshots.apply_chunk(int(req.index), req.chunk, self.committed)
+        result = self.snapshots.apply_chunk(int(req.index), req.chunk, self.committed,
+                                            self.genesis_chain_id)
         if result == abci.ResponseApplySnapshotChunk.ACCEPT and self.committed.height:
-            self.chain_id = self.committed.meta.get("chain_id", b"").decode()
-            self.last_block_time_ns = int(self.committed.meta.get("block_time_ns", b"0"))
+            self.chain_id = self.genesis_chain_id
+            self.last_block_time_ns = int(self.committed.meta["block_time_ns"].decode(), 10)
             self.check_state = Overlay(self.committed)
             self.check_block = self._next_block_info()
         return abci.ResponseApplySnapshotChunk(result=result)

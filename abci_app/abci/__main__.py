@@ -1,14 +1,17 @@
 """Run the Race ABCI application: ``python -m abci_app.abci --home DIR --address unix:///...``.
 
-State lives in ``DIR/app/app.db`` (snapshots in ``DIR/app/snapshots``). SIGTERM or
-SIGINT stops accepting requests, lets the current one finish, closes the database and
-removes the unix socket. Logs go to stderr and never contain keys.
+State lives in ``DIR/app/app.db`` (snapshots in ``DIR/app/snapshots``). The chain id
+comes from the node's own ``DIR/config/genesis.json``: a node joining by state sync checks
+peers' snapshots against it. SIGTERM or SIGINT stops accepting requests, lets the current
+one finish, closes the database and removes the unix socket. Logs go to stderr and never
+contain keys.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -39,6 +42,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def genesis_chain_id(home: Path) -> str:
+    """The chain id in ``HOME/config/genesis.json`` (CometBFT's genesis), or "" without one."""
+    path = home / "config" / "genesis.json"
+    try:
+        chain_id = json.loads(path.read_bytes()).get("chain_id")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return chain_id if isinstance(chain_id, str) else ""
+
+
 def main(argv: list[str] | None = None, app_type: type[RaceApp] = RaceApp) -> int:
     """Serve ``app_type`` (the RaceApp; tests pass a subclass that injects faults)."""
     args = parse_args(argv)
@@ -57,12 +70,21 @@ def main(argv: list[str] | None = None, app_type: type[RaceApp] = RaceApp) -> in
     state_dir = args.home / "app"
     state_dir.mkdir(parents=True, exist_ok=True)
 
-    app = app_type(
-        state_dir / "app.db",
-        snapshot_dir=state_dir / "snapshots",
-        snapshot_interval=args.snapshot_interval,
-        snapshot_keep=args.snapshot_keep,
-    )
+    chain_id = genesis_chain_id(args.home)
+    if not chain_id:
+        log.warning("no chain id in %s: state sync is refused",
+                    args.home / "config" / "genesis.json")
+    try:
+        app = app_type(
+            state_dir / "app.db",
+            snapshot_dir=state_dir / "snapshots",
+            snapshot_interval=args.snapshot_interval,
+            snapshot_keep=args.snapshot_keep,
+            genesis_chain_id=chain_id,
+        )
+    except ValueError as bad:
+        log.error("cannot start: %s", bad)
+        return 1
     log.info("state %s at height %d", state_dir / "app.db", app.committed.height)
 
     def halt(reason: str) -> None:

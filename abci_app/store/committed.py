@@ -35,6 +35,8 @@ TERM_CACHE_LIMIT = 200_000
 # Tables are kept wholly in memory (a miss then means "no row", with no SQL) while all of
 # them together hold at most this many rows; past it, reads go through SQLite.
 RESIDENT_ROW_LIMIT = 500_000
+# What app_meta holds about the committed block itself; set only from a PendingCommit.
+CORE_META_KEYS = ("app_hash", "digest", "height")
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,14 @@ class CommittedState:
         return PendingCommit(height, writes, digest, apphash.app_hash(digest), new_terms)
 
     def commit(self, pending: PendingCommit, extra_meta: dict[str, bytes] | None = None) -> None:
-        """Persist a block's rows and the new height/hash in one SQLite transaction."""
+        """Persist a block's rows and the new height/hash in one SQLite transaction.
+
+        ``extra_meta`` (chain id, block time) may never name the height, digest or app
+        hash: those come from ``pending`` alone.
+        """
+        reserved = sorted(set(extra_meta or {}) & set(CORE_META_KEYS))
+        if reserved:
+            raise ValueError(f"extra metadata may not set {reserved}")
         conn = self.conn
         # Rows go through the DBAPI cursor in bulk (SQL compiled from the SQLAlchemy
         # tables); the metadata goes through SQLAlchemy; one SQLite transaction holds both.
@@ -225,10 +234,10 @@ class CommittedState:
         finally:
             cursor.close()
         meta = {
+            **(extra_meta or {}),
             "height": str(pending.height).encode(),
             "digest": apphash.digest_to_bytes(pending.digest),
             "app_hash": pending.app_hash,
-            **(extra_meta or {}),
         }
         conn.execute(
             sqlite_insert(APP_META).prefix_with("OR REPLACE"),

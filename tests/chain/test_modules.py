@@ -158,7 +158,7 @@ def test_snapshot_restores_the_same_state(tmp_path: Path, outsider: str) -> None
     chain = start_chain(tmp_path / "a.db", snapshot_dir=tmp_path / "snaps", snapshot_interval=2)
     chain.block([chain.send_tx(0, outsider, 321)])
     assert chain.app.committed.height == 2
-    joiner = RaceApp(tmp_path / "b.db")
+    joiner = RaceApp(tmp_path / "b.db", genesis_chain_id=CHAIN_ID)
 
     results = _restore(chain.app, joiner, chain.app.committed.app_hash)
 
@@ -173,8 +173,8 @@ def test_snapshot_restores_the_same_state(tmp_path: Path, outsider: str) -> None
 
 def test_snapshot_with_wrong_hash_or_corrupt_chunk_is_rejected(tmp_path: Path) -> None:
     chain = start_chain(tmp_path / "a.db", snapshot_dir=tmp_path / "snaps", snapshot_interval=1)
-    wrong_hash = RaceApp(None)
-    corrupt = RaceApp(None)
+    wrong_hash = RaceApp(None, genesis_chain_id=CHAIN_ID)
+    corrupt = RaceApp(None, genesis_chain_id=CHAIN_ID)
 
     assert _restore(chain.app, wrong_hash, b"\x00" * 32)[-1] == (
         abci.ResponseApplySnapshotChunk.REJECT_SNAPSHOT
