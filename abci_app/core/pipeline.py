@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from abci_app.core.context import Context, Event
 from abci_app.core.errors import INTERNAL, ChainError
 from abci_app.core.registry import ModuleRegistry
-from abci_app.core.stateless import CheckedTx, EnvelopeLimits, check_stateless
+from abci_app.core.stateless import CheckedTx, EnvelopeLimits, check_stateless, remember_checked
 from abci_app.tx.codec import DecodedTx
 
 log = logging.getLogger("race.app")
@@ -75,7 +75,14 @@ class TxPipeline:
         except _Refused as refused:
             return refused.outcome
         ante.state.merge_into_parent()
+        # Only an admitted tx keeps its decoded form for FinalizeBlock: a refused one
+        # (an unfunded signer's) must not cost the node memory (abci_app.core.stateless).
+        self.remember(ctx, checked)
         return TxOutcome()
+
+    def remember(self, ctx: Context, checked: CheckedTx) -> None:
+        """Keep an admitted tx's stateless verdict for the block that will carry it."""
+        remember_checked(checked, ctx.block.chain_id, self.envelope_limits(ctx), self.registry)
 
     def deliver_transaction(self, ctx: Context, tx_bytes: bytes) -> TxOutcome:
         """Execute a tx of a decided block; its events go on its own result, not the block's."""

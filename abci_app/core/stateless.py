@@ -5,6 +5,13 @@ the installed message routes, so every validator reaches the same verdict. The e
 check is the costly step; its result is a pure function of the tx bytes (the hash covers
 key, body and signature), so it is cached by tx hash and a tx verified in CheckTx is not
 verified again in FinalizeBlock.
+
+What is cached, and for whom. The signature verdict is one boolean per tx hash. The
+decoded tx (its body and messages, two to four times the tx's size in memory) is kept
+only for txs the pipeline *admitted* (:func:`remember_checked`: CheckTx let them into the
+mempool, or they are in an accepted proposal), within :data:`CHECKED_CACHE_BYTES` of tx
+bytes. A tx the ante handler refuses (an unfunded signer) costs its sender nothing, so it
+must cost the node nothing either: it leaves only its signature verdict behind.
 """
 
 from __future__ import annotations
@@ -23,12 +30,16 @@ from abci_app.tx.keys import verify
 
 SIGNATURE_CACHE_LIMIT = 100_000
 CHECKED_CACHE_LIMIT = 20_000
+# Raw bytes of the admitted txs kept decoded; the decoded form takes 2-4x this in memory.
+CHECKED_CACHE_BYTES = 32 * 1024 * 1024
 _signature_ok: dict[bytes, bool] = {}
-# Txs that passed every stateless check, by (tx hash, chain id, limits). The verdict is a
-# pure function of that key (the registry's routes never change), so a tx checked in
-# CheckTx is not decoded and checked again in FinalizeBlock. Handlers never mutate
-# messages, so sharing the decoded objects is safe.
-_checked: dict[tuple[bytes, str, int, int, int, int], CheckedTx] = {}
+CacheKey = tuple[bytes, str, int, int, int, int]
+# Admitted txs that passed every stateless check, by (tx hash, chain id, registry,
+# limits), oldest first. The verdict is a pure function of that key (the registry's
+# routes never change), so a tx checked in CheckTx is not decoded and checked again in
+# FinalizeBlock. Handlers never mutate messages, so sharing the decoded objects is safe.
+_checked: dict[CacheKey, CheckedTx] = {}
+_checked_bytes = 0
 
 
 class EnvelopeLimits(Protocol):
@@ -45,6 +56,11 @@ class CheckedTx:
 
     decoded: DecodedTx
     messages: tuple[tuple[MsgRoute, Message], ...]
+
+    @property
+    def size(self) -> int:
+        """The tx's size in bytes (what the verdict cache counts)."""
+        return len(self.decoded.raw)
 
     @property
     def type_urls(self) -> list[str]:
@@ -84,20 +100,47 @@ def unpack_message(registry: ModuleRegistry, packed: Any, index: int) -> tuple[M
     return route, message
 
 
+def _cache_key(hash_: bytes, chain_id: str, limits: EnvelopeLimits,
+               registry: ModuleRegistry) -> CacheKey:
+    return (hash_, chain_id, id(registry), limits.max_tx_bytes, limits.max_messages,
+            limits.max_memo_bytes)
+
+
 def check_stateless(
     tx_bytes: bytes, chain_id: str, limits: EnvelopeLimits, registry: ModuleRegistry
 ) -> CheckedTx:
-    """Every check that needs no state; raises a ChainError naming the first failure."""
-    limits_key = (limits.max_tx_bytes, limits.max_messages, limits.max_memo_bytes)
-    cache_key = (tx_hash(tx_bytes), chain_id, id(registry), *limits_key)
-    cached = _checked.get(cache_key)
+    """Every check that needs no state; raises a ChainError naming the first failure.
+
+    An admitted tx's earlier verdict is reused; nothing is cached here (see
+    :func:`remember_checked`).
+    """
+    cached = _checked.get(_cache_key(tx_hash(tx_bytes), chain_id, limits, registry))
     if cached is not None:
         return cached
-    checked = _check_uncached(tx_bytes, chain_id, limits, registry)
-    if len(_checked) >= CHECKED_CACHE_LIMIT:
-        _checked.clear()
-    _checked[cache_key] = checked
-    return checked
+    return _check_uncached(tx_bytes, chain_id, limits, registry)
+
+
+def remember_checked(checked: CheckedTx, chain_id: str, limits: EnvelopeLimits,
+                     registry: ModuleRegistry) -> None:
+    """Keep an admitted tx's verdict, evicting the oldest past the cache's bounds."""
+    global _checked_bytes
+    key = _cache_key(checked.decoded.hash, chain_id, limits, registry)
+    if key in _checked:
+        return
+    size = checked.size
+    if size > CHECKED_CACHE_BYTES:
+        return
+    while _checked and (len(_checked) >= CHECKED_CACHE_LIMIT
+                        or _checked_bytes + size > CHECKED_CACHE_BYTES):
+        oldest = next(iter(_checked))
+        _checked_bytes -= _checked.pop(oldest).size
+    _checked[key] = checked
+    _checked_bytes += size
+
+
+def cached_tx_bytes() -> int:
+    """Raw bytes of the txs whose decoded verdicts are cached (at most CHECKED_CACHE_BYTES)."""
+    return _checked_bytes
 
 
 def _check_uncached(
