@@ -31,12 +31,16 @@ from abci_app.core.registry import ModuleRegistry
 from abci_app.modules.staking import keeper as staking
 from abci_app.store import CommittedState, Overlay, PendingCommit
 from abci_app.store.snapshots import SnapshotStore
+from abci_app.tx.codec import tx_hash
 from race_protocol.gen.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("race.app")
 
 APP_NAME = "race-network"
 APP_VERSION = 1
+# Txs per block (docs/modules.md §13): bounds FinalizeBlock's work, and ProcessProposal's
+# on a byzantine block of txs no validator has seen.
+MAX_BLOCK_TXS = 10_000
 
 __all__ = ["APP_NAME", "APP_VERSION", "RaceApp", "TxOutcome"]
 
@@ -220,21 +224,70 @@ class RaceApp:
             self._halt(f"genesis app_state is invalid: {bad}")
             raise AssertionError("unreachable") from None
 
+    def _proposal_context(self, height: int) -> Context:
+        """What a proposal's txs are checked against: the state the block will run on (the
+        last committed one, or genesis before the first Commit), read-only."""
+        parent = self.block_state if self.block_state is not None else self.committed
+        info = BlockInfo(height, self.last_block_time_ns, self.chain_id)
+        return Context("check", info, Overlay(parent, read_only=True), self.registry)
+
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
-        """Keep mempool order and stay within ``max_tx_bytes`` (proto-encoded size)."""
+        """Keep mempool order; leave out what ProcessProposal refuses (a tx failing the
+        stateless checks, a repeat), and stay within ``max_tx_bytes`` (proto-encoded size)
+        and MAX_BLOCK_TXS. A tx that passed CheckTx can fail here after a change of the
+        envelope limits, before CometBFT's re-check has evicted it."""
+        ctx = self._proposal_context(int(req.height))
         budget = int(req.max_tx_bytes)
         chosen = []
+        seen: set[bytes] = set()
         used = 0
         for tx in req.txs:
             size = len(tx) + 1 + _varint_size(len(tx))
-            if used + size > budget:
+            if used + size > budget or len(chosen) == MAX_BLOCK_TXS:
                 break
+            digest = tx_hash(tx)
+            if digest in seen or self.pipeline.check_included(ctx, tx)[0].code:
+                continue
+            seen.add(digest)
             used += size
             chosen.append(tx)
         return abci.ResponsePrepareProposal(txs=chosen)
 
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
-        """Accept: every tx gets its own code in FinalizeBlock, bad ones change nothing."""
+        """Reject a block an honest proposer could not have built (docs/modules.md §13).
+
+        The rule: at most MAX_BLOCK_TXS txs, no tx twice, and every tx passes the
+        stateless checks (size, decoding, chain id, signature, messages' own checks)
+        against the state the block runs on. It reads only the block and that state, so
+        every validator decides the same; PrepareProposal applies the same rule to the
+        same state, so a block built by it is never rejected. What only the state can
+        decide (sequence, fee, the messages) is not checked here: such a tx gets its code
+        in FinalizeBlock.
+        """
+        reject = abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
+        if len(req.txs) > MAX_BLOCK_TXS:
+            log.warning("rejecting block %d: %d txs, more than %d", req.height, len(req.txs),
+                        MAX_BLOCK_TXS)
+            return reject
+        ctx = self._proposal_context(int(req.height))
+        seen: set[bytes] = set()
+        admitted = []
+        for index, tx in enumerate(req.txs):
+            digest = tx_hash(tx)
+            if digest in seen:
+                log.warning("rejecting block %d: tx %d repeats an earlier one", req.height,
+                            index)
+                return reject
+            seen.add(digest)
+            outcome, checked = self.pipeline.check_included(ctx, tx)
+            if checked is None:
+                log.warning("rejecting block %d: tx %d fails the stateless checks: code %d "
+                            "(%s) %s", req.height, index, outcome.code, outcome.codespace,
+                            outcome.log)
+                return reject
+            admitted.append(checked)
+        for checked in admitted:
+            self.pipeline.remember(ctx, checked)
         return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
 
     def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:

@@ -84,6 +84,19 @@ class TxPipeline:
         """Keep an admitted tx's stateless verdict for the block that will carry it."""
         remember_checked(checked, ctx.block.chain_id, self.envelope_limits(ctx), self.registry)
 
+    def check_included(self, ctx: Context, tx_bytes: bytes
+                       ) -> tuple[TxOutcome, CheckedTx | None]:
+        """May a proposed block carry this tx? Its stateless checks only (docs/modules.md §9).
+
+        They are a pure function of the tx, the chain id and the envelope limits, so every
+        validator gives the same verdict; what the state decides (sequence, fee, the
+        messages) gets a code in FinalizeBlock instead.
+        """
+        try:
+            return TxOutcome(), self._stateless(ctx, tx_bytes)
+        except _Refused as refused:
+            return refused.outcome, None
+
     def deliver_transaction(self, ctx: Context, tx_bytes: bytes) -> TxOutcome:
         """Execute a tx of a decided block; its events go on its own result, not the block's."""
         try:
