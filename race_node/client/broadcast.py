@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -54,6 +54,8 @@ from race_protocol.gen.race.v1 import query_pb2
 # CometBFT's answer when the bytes are already in its mempool cache (pending or committed).
 ALREADY_IN_CACHE = "tx already exists in cache"
 DEFAULT_COMMIT_TIMEOUT_S = 30.0
+# How often a commit wait with a ``still_wanted`` check asks it.
+STILL_WANTED_EVERY_S = 1.0
 
 
 class BroadcastError(Exception):
@@ -81,9 +83,29 @@ def broadcast_signed(rpc: CometRPC, tx_bytes: bytes) -> BroadcastResult:
 
 
 def wait_for_commit(rpc: CometRPC, hash_hex: str,
-                    timeout: float = DEFAULT_COMMIT_TIMEOUT_S) -> TxResult:
-    """The committed result of an accepted tx; TxNotCommitted after ``timeout`` seconds."""
-    return rpc.wait_for_tx(hash_hex, timeout=timeout)
+                    timeout: float = DEFAULT_COMMIT_TIMEOUT_S,
+                    still_wanted: Callable[[], bool] | None = None) -> TxResult:
+    """The committed result of an accepted tx; TxNotCommitted after ``timeout`` seconds.
+
+    ``still_wanted``, when given, is asked about once a second: a False answer (the caller
+    went away) ends the wait early with TxNotCommitted, so a server does not keep a worker
+    waiting for nobody.
+    """
+    if still_wanted is None:
+        return rpc.wait_for_tx(hash_hex, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return rpc.wait_for_tx(hash_hex, timeout=max(0.0, min(STILL_WANTED_EVERY_S, left)))
+        except TxNotCommitted:
+            if left <= STILL_WANTED_EVERY_S:
+                raise TxNotCommitted(
+                    f"tx {hash_hex} was accepted into the mempool but not committed "
+                    f"within {timeout:.0f}s") from None
+            if not still_wanted():
+                raise TxNotCommitted(f"stopped waiting for tx {hash_hex}: the caller is "
+                                     "gone") from None
 
 
 @dataclass(frozen=True)

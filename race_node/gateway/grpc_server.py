@@ -4,6 +4,13 @@ Every Query method is answered through :class:`ChainQueries`, exactly as the RES
 and the CLI answer it. App refusals map to gRPC status codes (NOT_FOUND for an unknown
 proposal or model, INVALID_ARGUMENT for a malformed request, UNAVAILABLE when the node does
 not answer) with the app's log as the details.
+
+The server is bounded (docs/gateway.md, "Bounds"): ``workers`` threads answer calls, at
+most ``max_calls`` calls are admitted at once (running or queued; more get
+RESOURCE_EXHAUSTED), at most ``commit_waiters`` broadcasts (half the workers by default)
+wait for their commit at once, each for no longer than its client's deadline or
+``COMMIT_TIMEOUT_S``, and a request message is at most a tx of ``MAX_TX_BYTES`` plus its
+envelope.
 """
 
 from __future__ import annotations
@@ -21,7 +28,16 @@ from race_node.client.queries import (
     QueryFailed,
 )
 from race_node.client.rpc import CometRPC
-from race_node.gateway.broadcast import BroadcastFailed, broadcast_tx
+from race_node.gateway.broadcast import (
+    COMMIT_TIMEOUT_S,
+    ENVELOPE_BYTES,
+    MAX_TX_BYTES,
+    BroadcastFailed,
+    CommitWaiters,
+    CommitWaitersBusy,
+    TxTooLarge,
+    broadcast_tx,
+)
 from race_protocol.gen.race.v1 import query_pb2, query_pb2_grpc
 
 
@@ -62,29 +78,49 @@ for _name in METHODS:
 class TxService(query_pb2_grpc.TxServiceServicer):
     """``race.v1.TxService``: broadcast a signed tx through the gateway's node."""
 
-    def __init__(self, rpc: CometRPC) -> None:
+    def __init__(self, rpc: CometRPC, commit_waiters: CommitWaiters) -> None:
         self.rpc = rpc
+        self.commit_waiters = commit_waiters
 
     def BroadcastTx(self, request: query_pb2.BroadcastTxRequest,  # noqa: N802 (gRPC name)
                     context: grpc.ServicerContext) -> query_pb2.BroadcastTxResponse:
         if not request.tx_bytes:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tx_bytes is empty")
+        timeout = COMMIT_TIMEOUT_S
+        remaining = context.time_remaining()
+        if remaining is not None:
+            timeout = min(timeout, remaining)
         try:
-            return broadcast_tx(self.rpc, request.tx_bytes, request.wait_for_commit)
+            return broadcast_tx(self.rpc, request.tx_bytes, request.wait_for_commit,
+                                waiters=self.commit_waiters, timeout=timeout,
+                                still_wanted=context.is_active)
+        except TxTooLarge as refused:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused))
+        except CommitWaitersBusy as busy:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(busy))
         except BroadcastFailed as failure:
             status = (grpc.StatusCode.UNAVAILABLE if failure.unreachable
                       else grpc.StatusCode.DEADLINE_EXCEEDED)
             context.abort(status, str(failure))
-            raise  # abort raises; this only tells type checkers
+        raise AssertionError("context.abort raises")
 
 
-def create_server(rpc_url: str, address: str = "127.0.0.1:9090",
-                  workers: int = 8, timeout: float = 10.0) -> tuple[grpc.Server, int]:
-    """A started-ready (not yet started) gRPC server bound to ``address``; returns the port."""
+def create_server(rpc_url: str, address: str = "127.0.0.1:9090", workers: int = 8,
+                  timeout: float = 10.0, max_calls: int | None = None,
+                  commit_waiters: int | None = None) -> tuple[grpc.Server, int]:
+    """A ready (not yet started) gRPC server bound to ``address``; returns the port.
+
+    ``max_calls`` defaults to four times ``workers``; ``commit_waiters`` to half of them,
+    so queries always have workers left.
+    """
     rpc = CometRPC(rpc_url, timeout=timeout)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers),
+        maximum_concurrent_rpcs=max_calls or 4 * workers,
+        options=[("grpc.max_receive_message_length", MAX_TX_BYTES + ENVELOPE_BYTES)])
     query_pb2_grpc.add_QueryServicer_to_server(QueryService(ChainQueries(rpc)), server)
-    query_pb2_grpc.add_TxServiceServicer_to_server(TxService(rpc), server)
+    query_pb2_grpc.add_TxServiceServicer_to_server(
+        TxService(rpc, CommitWaiters(commit_waiters or max(1, workers // 2))), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind the gRPC gateway to {address}")

@@ -3,7 +3,13 @@
 Paths follow the Cosmos convention ``/race/<module>/v1/...``; every answer is the proto3
 JSON of the matching ``race.v1.Query`` response, the same data the gRPC gateway and the
 CLI return. The OpenAPI document is served at ``/openapi.json`` (interactive at ``/docs``).
-Errors come back as ``{"code", "codespace", "message"}`` with 400, 404, 422 or 503.
+Errors come back as ``{"code", "codespace", "message"}`` with 400, 404, 413, 422, 429, 503
+or 504.
+
+Bounds (docs/gateway.md, "Bounds"): a request body is at most :data:`MAX_BODY_BYTES` (a
+tx of ``MAX_TX_BYTES`` in base64, and its JSON), and at most :data:`REST_COMMIT_WAITERS`
+broadcasts wait for their commit at once, so commit waits cannot take every worker thread
+from the queries.
 """
 
 from __future__ import annotations
@@ -29,11 +35,24 @@ from race_node.client.queries import (
     to_json,
 )
 from race_node.client.rpc import CometRPC
-from race_node.gateway.broadcast import BroadcastFailed, broadcast_tx
+from race_node.gateway.body_limit import BodySizeLimit
+from race_node.gateway.broadcast import (
+    ENVELOPE_BYTES,
+    MAX_TX_BYTES,
+    BroadcastFailed,
+    CommitWaiters,
+    CommitWaitersBusy,
+    TxTooLarge,
+    broadcast_tx,
+)
 from race_node.gateway.proto_schema import message_schemas, schema_ref
 from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
 
 JSON = dict[str, Any]
+# A tx of MAX_TX_BYTES is 4/3 as long in base64, plus the JSON object around it.
+MAX_BODY_BYTES = 4 * -(-MAX_TX_BYTES // 3) + ENVELOPE_BYTES
+# Sync routes run on a pool of 40 threads (anyio's default): commit waits get a fifth.
+REST_COMMIT_WAITERS = 8
 MODEL_STATUSES = ("proposed", "active", "retired")
 PROPOSAL_STATUSES = tuple(
     name.removeprefix("PROPOSAL_STATUS_").lower() for name in gov_pb2.ProposalStatus.keys()[1:]
@@ -66,9 +85,15 @@ def _status_code(failure: QueryFailed) -> int:
     return 502
 
 
-def chain_router(queries: ChainQueries) -> APIRouter:
-    """Routes for every ``race.v1.Query`` method and tx broadcast."""
+def chain_router(queries: ChainQueries,
+                 commit_waiters: CommitWaiters | None = None) -> APIRouter:
+    """Routes for every ``race.v1.Query`` method and tx broadcast.
+
+    ``commit_waiters`` bounds the broadcasts that wait for their commit at once (default
+    :data:`REST_COMMIT_WAITERS`).
+    """
     router = APIRouter()
+    waiters = commit_waiters or CommitWaiters(REST_COMMIT_WAITERS)
 
     def answer(method: str, request: Message | None = None) -> JSON:
         return queries.call_json(method, request)
@@ -249,12 +274,14 @@ def chain_router(queries: ChainQueries) -> APIRouter:
             tx_bytes = base64.b64decode(body.tx_bytes, validate=True)
         except (binascii.Error, ValueError):
             raise bad_request("tx_bytes must be standard base64") from None
-        return to_json(broadcast_tx(queries.rpc, tx_bytes, body.wait_for_commit))
+        return to_json(broadcast_tx(queries.rpc, tx_bytes, body.wait_for_commit,
+                                    waiters=waiters))
 
     return router
 
 
-def create_app(rpc_url: str, timeout: float = 10.0) -> FastAPI:
+def create_app(rpc_url: str, timeout: float = 10.0,
+               commit_waiters: int = REST_COMMIT_WAITERS) -> FastAPI:
     """The REST gateway for the node at ``rpc_url``."""
     rpc = CometRPC(rpc_url, timeout=timeout)
 
@@ -270,7 +297,8 @@ def create_app(rpc_url: str, timeout: float = 10.0) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.rpc = rpc
-    app.include_router(chain_router(ChainQueries(rpc)))
+    app.include_router(chain_router(ChainQueries(rpc), CommitWaiters(commit_waiters)))
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     default_openapi = app.openapi
 
     def openapi_with_proto_schemas() -> dict[str, Any]:
@@ -295,6 +323,16 @@ def create_app(rpc_url: str, timeout: float = 10.0) -> FastAPI:
     def query_failed(_request: Request, failure: QueryFailed) -> JSONResponse:
         return JSONResponse(status_code=_status_code(failure), content={
             "code": failure.code, "codespace": failure.codespace, "message": failure.log})
+
+    @app.exception_handler(TxTooLarge)
+    def tx_too_large(_request: Request, refused: TxTooLarge) -> JSONResponse:
+        return JSONResponse(status_code=413,
+                            content={"code": 0, "codespace": "", "message": str(refused)})
+
+    @app.exception_handler(CommitWaitersBusy)
+    def commit_waiters_busy(_request: Request, busy: CommitWaitersBusy) -> JSONResponse:
+        return JSONResponse(status_code=429, headers={"Retry-After": "1"},
+                            content={"code": 0, "codespace": "", "message": str(busy)})
 
     @app.exception_handler(BroadcastFailed)
     def broadcast_failed(_request: Request, failure: BroadcastFailed) -> JSONResponse:
