@@ -24,7 +24,18 @@ from abci_app.core.module import Module
 from abci_app.core.pipeline import TxPipeline
 from abci_app.core.registry import ModuleRegistry
 from abci_app.core.stateless import EnvelopeLimits
-from abci_app.modules import auth, bank, beacon, epochs, gov, models, params, pricing, staking
+from abci_app.modules import (
+    auth,
+    bank,
+    beacon,
+    epochs,
+    gov,
+    inference,
+    models,
+    params,
+    pricing,
+    staking,
+)
 
 INSTALLED_MODULES: tuple[Module, ...] = (
     auth.MODULE,
@@ -36,10 +47,12 @@ INSTALLED_MODULES: tuple[Module, ...] = (
     models.MODULE,
     gov.MODULE,
     beacon.MODULE,
+    inference.MODULE,
 )
 
 END_BLOCK_ORDER: tuple[str, ...] = (
     "auth", "bank", "staking", "params", "beacon", "epochs", "pricing", "models", "gov",
+    "inference",
 )
 
 
