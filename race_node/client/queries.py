@@ -21,12 +21,14 @@ from abci_app.modules.auth import errors as auth_errors
 from abci_app.modules.bank import errors as bank_errors
 from abci_app.modules.beacon.errors import DEAL_NOT_FOUND, ROUND_NOT_FOUND
 from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
+from abci_app.modules.inference.errors import KEY_NOT_FOUND, MODEL_NOT_SERVABLE
 from abci_app.modules.models.errors import MODEL_NOT_FOUND
 from race_node.client.rpc import CometRPC, RPCError
 from race_protocol.errors import ErrorCode
 from race_protocol.gen.race.v1 import (
     bank_pb2,
     gov_pb2,
+    inference_pb2,
     models_pb2,
     params_pb2,
     pricing_pb2,
@@ -62,7 +64,7 @@ def _codes(*named: ErrorCode) -> frozenset[int]:
 
 # Refusals that mean "no such thing" (for HTTP 404 / gRPC NOT_FOUND).
 NOT_FOUND_CODES = _codes(auth_errors.ACCOUNT_NOT_FOUND, MODEL_NOT_FOUND, PROPOSAL_NOT_FOUND,
-                         ROUND_NOT_FOUND, DEAL_NOT_FOUND)
+                         ROUND_NOT_FOUND, DEAL_NOT_FOUND, KEY_NOT_FOUND, MODEL_NOT_SERVABLE)
 # Refusals that mean "the request was malformed" (HTTP 400 / gRPC INVALID_ARGUMENT).
 BAD_REQUEST_CODES = _codes(UNKNOWN_QUERY_PATH, BAD_QUERY, UNKNOWN_MODULE, UNKNOWN_PARAM,
                            auth_errors.INVALID_ADDRESS, bank_errors.INVALID_ADDRESS)
@@ -105,6 +107,13 @@ def _proposal_status(request: Any) -> str:
         return ""
     name = gov_pb2.ProposalStatus.Name(request.status).removeprefix("PROPOSAL_STATUS_")
     return "/" + name.lower()
+
+
+def _settled_path(request: Any) -> str:
+    ids = list(request.request_ids)
+    if not ids or any(not i or any(c not in "0123456789abcdefABCDEF" for c in i) for i in ids):
+        raise bad_request("request_ids must be one or more hex request ids")
+    return f"/inference/settled/{request.height}/{','.join(ids)}"
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,23 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
                 query_pb2.QueryBeaconRecordResponse, lambda r: f"/beacon/record/{r.address}"),
     QueryMethod("BeaconParams", query_pb2.QueryBeaconParamsRequest,
                 query_pb2.QueryBeaconParamsResponse, lambda r: "/beacon/params", _params),
+    QueryMethod("ApiKey", inference_pb2.QueryApiKeyRequest, inference_pb2.QueryApiKeyResponse,
+                lambda r: f"/inference/key/{r.key_hash}"),
+    QueryMethod("ApiKeys", inference_pb2.QueryApiKeysRequest, inference_pb2.QueryApiKeysResponse,
+                lambda r: f"/inference/keys/{r.owner}"),
+    QueryMethod("InferenceModels", inference_pb2.QueryInferenceModelsRequest,
+                inference_pb2.QueryInferenceModelsResponse, lambda r: "/inference/models"),
+    QueryMethod("InferenceProviders", inference_pb2.QueryInferenceProvidersRequest,
+                inference_pb2.QueryInferenceProvidersResponse,
+                lambda r: f"/inference/providers/{r.model}"),
+    QueryMethod("Relay", inference_pb2.QueryRelayRequest, inference_pb2.QueryRelayResponse,
+                lambda r: f"/inference/relay/{r.public_key}"),
+    QueryMethod("SettledTickets", inference_pb2.QuerySettledTicketsRequest,
+                inference_pb2.QuerySettledTicketsResponse,
+                lambda r: _settled_path(r)),
+    QueryMethod("InferenceParams", inference_pb2.QueryInferenceParamsRequest,
+                inference_pb2.QueryInferenceParamsResponse, lambda r: "/inference/params",
+                _params),
 )}
 
 
@@ -212,7 +238,7 @@ class ChainQueries:
         spec = METHODS[method]
         if request is None:
             request = spec.request_type()
-        for field in ("voter", "id", "address"):
+        for field in ("voter", "id", "address", "key_hash", "owner", "model", "public_key"):
             if spec.request_type.DESCRIPTOR.fields_by_name.get(field) is not None:
                 check_path_segment(getattr(request, field), field)
         path = spec.abci_path(request)

@@ -45,6 +45,7 @@ from race_node.gateway.broadcast import (
     TxTooLarge,
     broadcast_tx,
 )
+from race_node.gateway.inference_routes import add_inference_routes
 from race_node.gateway.proto_schema import message_schemas, schema_ref
 from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
 
@@ -266,6 +267,8 @@ def chain_router(queries: ChainQueries,
                 responses=ok("BeaconParams"))
     def beacon_params() -> JSON:
         return answer("BeaconParams")
+
+    add_inference_routes(router, answer)
 
     @router.post("/race/tx/v1/txs", tags=["tx"], summary="Broadcast a signed tx",
                 responses=ok("BroadcastTx"))

@@ -98,7 +98,9 @@ def relay(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
     public_key = _hex(_one_arg(args, "/inference/relay/<hex public key>"), PUBLIC_KEY_BYTES,
                       "relay key")
     entry = keeper.get_relay(ctx, public_key)
-    return {"relay": entry.as_json() if entry else None, "found": entry is not None}
+    if entry is None:
+        return {"found": False}
+    return {"relay": entry.as_json(), "found": True}
 
 
 def settled(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
