@@ -123,6 +123,14 @@ lint: $(VENV)/.stamp-deps .cache/.stamp-protos ## ruff, and the import-layer con
 	$(PY) -m ruff check abci_app race_node race_protocol gpu_sidecar governance bench tests proto
 	$(VENV)/bin/lint-imports --no-cache
 
+# The long chaos run: kill -9 a random app or cometbft of a 4-validator localnet every few
+# seconds for CHAOS_SECONDS under a steady tx load, then check that every node caught up
+# on one app hash and that no confirmed tx was lost or applied twice (tests/e2e/test_chaos.py;
+# the default suite runs it for 35 s). Its last line of output is a JSON report.
+CHAOS_SECONDS ?= 200
+chaos: setup ## kill -9 validator processes under tx load for CHAOS_SECONDS (default 200), check nothing is lost
+	CHAOS_SECONDS=$(CHAOS_SECONDS) $(PY) -m pytest -q -s tests/e2e/test_chaos.py
+
 bench: setup ## run every benchmark in quick mode (each prints JSON)
 	for b in bench/*.py; do $(PY) $$b --quick; done
 
