@@ -23,13 +23,21 @@ from abci_app.core.context import BlockInfo, Context, Event
 from abci_app.core.errors import (
     BAD_QUERY,
     QUERY_HEIGHT_UNAVAILABLE,
+    QUERY_TOO_COSTLY,
     UNKNOWN_QUERY_PATH,
     ChainError,
 )
+from abci_app.core.paging import page_request, pagination
 from abci_app.core.pipeline import TxOutcome, TxPipeline
 from abci_app.core.registry import ModuleRegistry
 from abci_app.modules.staking import keeper as staking
-from abci_app.store import CommittedState, Overlay, PendingCommit
+from abci_app.store import (
+    CommittedState,
+    MeteredReader,
+    Overlay,
+    PendingCommit,
+    ReadBudgetExceeded,
+)
 from abci_app.store.snapshots import SnapshotStore
 from abci_app.tx.codec import tx_hash
 from race_protocol.gen.tendermint.abci import types_pb2 as abci
@@ -41,6 +49,9 @@ APP_VERSION = 1
 # Txs per block (docs/modules.md §13): bounds FinalizeBlock's work, and ProcessProposal's
 # on a byzantine block of txs no validator has seen.
 MAX_BLOCK_TXS = 10_000
+# Rows one query may read (docs/modules.md §13): queries share the app's event loop with
+# consensus, so a query that would read O(state) is refused, not served.
+QUERY_ROW_BUDGET = 100_000
 
 __all__ = ["APP_NAME", "APP_VERSION", "RaceApp", "TxOutcome"]
 
@@ -115,7 +126,21 @@ class RaceApp:
 
     def _query_context(self) -> Context:
         info = BlockInfo(self.committed.height, self.last_block_time_ns, self.chain_id)
-        return Context("query", info, Overlay(self.committed, read_only=True), self.registry)
+        reader = MeteredReader(self.committed, QUERY_ROW_BUDGET)
+        return Context("query", info, Overlay(reader, read_only=True), self.registry)
+
+    def _invariants(self, ctx: Context, data: bytes) -> dict[str, Any]:
+        """``/app/invariants``: broken invariants of a page of modules (default: all), in
+        installation order; ``key`` names the first module of the page."""
+        names = self.registry.names()
+        page = page_request(data, default_limit=len(names))
+        if page.key and page.key not in names:
+            raise BAD_QUERY(f"no module {page.key!r}; modules: {', '.join(names)}")
+        first = names.index(page.key) if page.key else 0
+        chosen = names[first : first + page.limit]
+        following = names[first + page.limit] if first + page.limit < len(names) else None
+        return {"broken": self.registry.check_invariants(ctx, chosen), "modules": chosen,
+                "pagination": pagination(following)}
 
     # --- ABCI: info/query connection ---------------------------------------------------
 
@@ -151,7 +176,7 @@ class RaceApp:
                     "message_types": self.registry.type_urls(),
                 }
             elif path.rstrip("/") == "/app/invariants":
-                result = {"broken": self.registry.check_invariants(ctx)}
+                result = self._invariants(ctx, req.data)
             elif path.startswith("/app/"):
                 raise UNKNOWN_QUERY_PATH(f"{path!r}: /app answers info and invariants")
             else:
@@ -162,6 +187,12 @@ class RaceApp:
             return abci.ResponseQuery(
                 code=refusal.code, codespace=refusal.codespace, log=refusal.log, height=height
             )
+        except ReadBudgetExceeded:
+            return abci.ResponseQuery(
+                code=QUERY_TOO_COSTLY.code, codespace=QUERY_TOO_COSTLY.codespace,
+                log=f"{req.path!r} would read more than {QUERY_ROW_BUDGET} rows; ask for a "
+                    'smaller page (data {"key": ..., "limit": N}) or, for /app/invariants, '
+                    "fewer modules at a time", height=height)
         except Exception:
             log.error("query %r crashed:\n%s", req.path, traceback.format_exc())
             return abci.ResponseQuery(

@@ -13,6 +13,7 @@ INTERNAL = ErrorCode("app", 1, "internal error")
 UNKNOWN_QUERY_PATH = ErrorCode("app", 2, "unknown query path")
 QUERY_HEIGHT_UNAVAILABLE = ErrorCode("app", 3, "query height unavailable")
 BAD_QUERY = ErrorCode("app", 4, "bad query")
+QUERY_TOO_COSTLY = ErrorCode("app", 5, "query exceeds its work budget")
 
 
 class GenesisError(ValueError):
@@ -22,6 +23,7 @@ __all__ = [
     "BAD_QUERY",
     "INTERNAL",
     "QUERY_HEIGHT_UNAVAILABLE",
+    "QUERY_TOO_COSTLY",
     "UNKNOWN_QUERY_PATH",
     "ChainError",
     "ErrorCode",

@@ -111,10 +111,13 @@ class ModuleRegistry:
         for module in self._end_blockers:
             module.end_block(ctx)
 
-    def check_invariants(self, ctx: Context) -> list[str]:
-        """All broken invariants across modules, each prefixed by its module."""
+    def check_invariants(self, ctx: Context, modules: Iterable[str] | None = None) -> list[str]:
+        """Broken invariants of ``modules`` (default all), each prefixed by its module."""
+        chosen = set(self.names() if modules is None else modules)
         broken: list[str] = []
         for module in self.modules:
+            if module.name not in chosen:
+                continue
             broken.extend(f"{module.name}: {msg}" for msg in module.check_invariants(ctx))
         return broken
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    tuple_,
 )
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -169,11 +170,19 @@ class CommittedState:
         self._cache[cache_key] = row
         return row
 
-    def scan(self, table: Table, prefix: Key) -> Iterator[tuple[Key, Row]]:
+    def scan(self, table: Table, prefix: Key, start: Key | None = None,
+             limit: int | None = None) -> Iterator[tuple[Key, Row]]:
+        """Rows whose key starts with ``prefix`` and whose first ``len(start)`` key columns
+        are at least ``start``, in key order; at most ``limit`` of them (SQL LIMIT)."""
         stmts = self._stmts(table)
         query = select(*stmts.all_columns).order_by(*stmts.order)
         for name, part in zip(stmts.key_names, prefix, strict=False):
             query = query.where(table.c[name] == part)
+        if start:
+            columns = [table.c[name] for name in stmts.key_names[: len(start)]]
+            query = query.where(tuple_(*columns) >= tuple_(*start))
+        if limit is not None:
+            query = query.limit(max(limit, 0))
         width = len(stmts.key_names)
         rows = self.conn.execute(query).all()
         for found in rows:

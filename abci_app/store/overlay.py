@@ -24,12 +24,50 @@ class StateReader(Protocol):
     def get(self, table: Table, key: Key) -> Row | None:
         """The row stored under ``key``, or None."""
 
-    def scan(self, table: Table, prefix: Key) -> Iterator[tuple[Key, Row]]:
-        """Rows whose key starts with ``prefix``, in key order."""
+    def scan(self, table: Table, prefix: Key, start: Key | None = None,
+             limit: int | None = None) -> Iterator[tuple[Key, Row]]:
+        """Rows whose key starts with ``prefix``, from ``start`` on (compared on its own
+        length), in key order; at most ``limit`` of them."""
 
 
 class ReadOnlyStateError(RuntimeError):
     """A write was attempted through a read-only view (queries)."""
+
+
+class ReadBudgetExceeded(RuntimeError):
+    """A reader handed out more rows than its budget allows (a query too costly to serve)."""
+
+
+class MeteredReader:
+    """A reader that counts the rows it hands out and refuses past ``budget``.
+
+    Queries run on the app's one event loop, between consensus requests: a query that
+    reads O(state) would stall the node. Under an overlay, every row a query reads (a
+    point read, or a row of a scan) costs one unit of the budget; scans ask the store for
+    no more rows than the budget has left.
+    """
+
+    __slots__ = ("parent", "remaining")
+
+    def __init__(self, parent: StateReader, budget: int) -> None:
+        self.parent = parent
+        self.remaining = budget
+
+    def _spend(self) -> None:
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise ReadBudgetExceeded("the query reads more rows than one query may")
+
+    def get(self, table: Table, key: Key) -> Row | None:
+        self._spend()
+        return self.parent.get(table, key)
+
+    def scan(self, table: Table, prefix: Key, start: Key | None = None,
+             limit: int | None = None) -> Iterator[tuple[Key, Row]]:
+        cap = self.remaining + 1 if limit is None else min(limit, self.remaining + 1)
+        for found in self.parent.scan(table, prefix, start, cap):
+            self._spend()
+            yield found
 
 
 class Overlay:
@@ -56,20 +94,31 @@ class Overlay:
             table_writes = self.writes[table] = {}
         table_writes[key] = row
 
-    def scan(self, table: Table, prefix: Key) -> Iterator[tuple[Key, Row]]:
+    def scan(self, table: Table, prefix: Key, start: Key | None = None,
+             limit: int | None = None) -> Iterator[tuple[Key, Row]]:
         table_writes = self.writes.get(table)
         if not table_writes:
-            yield from self.parent.scan(table, prefix)
+            yield from self.parent.scan(table, prefix, start, limit)
             return
         width = len(prefix)
-        merged: dict[Key, Row | None] = dict(self.parent.scan(table, prefix))
-        for key, row in table_writes.items():
-            if key[:width] == prefix:
-                merged[key] = row
+        start_width = len(start) if start else 0
+        pending = {key: row for key, row in table_writes.items()
+                   if key[:width] == prefix and (not start or key[:start_width] >= start)}
+        # Each pending key can hide or replace at most one of the parent's rows, so the
+        # first ``limit`` merged rows lie within the parent's first ``limit + pending``.
+        parent_limit = None if limit is None else limit + len(pending)
+        merged: dict[Key, Row | None] = dict(self.parent.scan(table, prefix, start,
+                                                              parent_limit))
+        merged.update(pending)
+        found = 0
         for key in sorted(merged):
             row = merged[key]
-            if row is not None:
-                yield key, row
+            if row is None:
+                continue
+            if limit is not None and found >= limit:
+                return
+            found += 1
+            yield key, row
 
     def child(self) -> Overlay:
         """A nested buffer whose writes reach this one only through :meth:`merge_into_parent`."""
@@ -130,9 +179,14 @@ class TableView:
         """Remove the row (a no-op if absent)."""
         self._state.put(self._table, self._key(key), None)
 
-    def scan(self, prefix: Any = ()) -> Iterator[tuple[Key, Row]]:
-        """Rows whose key starts with ``prefix``, in primary-key order."""
+    def scan(self, prefix: Any = (), start: Any = None,
+             limit: int | None = None) -> Iterator[tuple[Key, Row]]:
+        """Rows whose key starts with ``prefix``, in primary-key order; with ``start``, only
+        keys at or after it (compared on its length); with ``limit``, at most that many.
+        Work is O(rows returned + this block's writes to the table), not O(table)."""
         if not isinstance(prefix, tuple):
             prefix = (prefix,)
-        for key, row in self._state.scan(self._table, prefix):
+        if start is not None and not isinstance(start, tuple):
+            start = (start,)
+        for key, row in self._state.scan(self._table, prefix, start, limit):
             yield key, dict(row)

@@ -8,7 +8,9 @@ proposal closes). The section is proto3 JSON, integers as decimal strings::
     {"next_proposal_id": "3",
      "proposals": [race.v1.Proposal, ...],   # by id
      "deposits": [race.v1.Deposit, ...],     # by proposal id, then depositor
-     "votes": [race.v1.Vote, ...]}           # by proposal id, then voter
+     "votes": [race.v1.Vote, ...],           # by proposal id, then voter
+     "refunds_in_progress": [                # only while a closed proposal's refunds
+         {"proposal_id": "2", "next_depositor": "race1..."}]}   # are still being paid
 
 Import checks everything it reads and refuses bad input with a GenesisError naming the
 entry: an unknown proposal referenced by a deposit or vote, a bad status or period, deposits
@@ -37,13 +39,22 @@ from abci_app.core.context import Context
 from abci_app.core.errors import ChainError, GenesisError
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.gov import escrow, keeper, proposal_messages
-from abci_app.modules.gov.tables import COUNTERS, DEADLINES, DEPOSITS, NEXT_PROPOSAL_ID, VOTES
+from abci_app.modules.gov.tables import (
+    COUNTERS,
+    DEADLINES,
+    DEPOSITS,
+    NEXT_PROPOSAL_ID,
+    REFUNDS,
+    VOTES,
+)
 from abci_app.tx import is_valid_address
 from abci_app.tx.codec import pack
 from race_protocol.gen.race.v1 import gov_pb2, models_pb2, params_pb2
+from race_protocol.integers import integer_from_json
 
 MAX_STORABLE = 2**63 - 1
 CLOSED_WITH_TALLY = (keeper.PASSED, keeper.REJECTED, keeper.VETOED, keeper.FAILED)
+REFUNDED = (keeper.PASSED, keeper.REJECTED, keeper.FAILED)
 VOTE_OPTIONS = (gov_pb2.VOTE_OPTION_YES, gov_pb2.VOTE_OPTION_ABSTAIN, gov_pb2.VOTE_OPTION_NO,
                 gov_pb2.VOTE_OPTION_NO_WITH_VETO)
 
@@ -77,12 +88,18 @@ def export_genesis(ctx: Context) -> dict[str, Any]:
                                          option=row["option"], height=row["height"]))
         for key, row in ctx.table(VOTES).scan()
     ]
-    return {
+    section: dict[str, Any] = {
         "next_proposal_id": str(1 if counter is None else counter["value"]),
         "proposals": [p.as_json() for p in proposals],
         "deposits": deposits,
         "votes": votes,
     }
+    refunds = keeper.refunds_in_progress(ctx)
+    if refunds:
+        section["refunds_in_progress"] = [
+            {"proposal_id": str(proposal_id), "next_depositor": depositor}
+            for proposal_id, depositor in refunds]
+    return section
 
 
 # --- import ---------------------------------------------------------------------------
@@ -95,7 +112,8 @@ def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
     next_id = _read_next_id(section.get("next_proposal_id"), proposals)
     deposits = _read_deposits(_entries(section, "deposits"), by_id)
     votes = _read_votes(_entries(section, "votes"), by_id)
-    _check_escrow(ctx, proposals, deposits)
+    refunds = _read_refunds(_entries(section, "refunds_in_progress"), by_id, deposits)
+    _check_escrow(ctx, proposals, deposits, refunds)
 
     for proposal in proposals:
         keeper.save_proposal(ctx, proposal)
@@ -111,6 +129,8 @@ def init_genesis(ctx: Context, section: dict[str, Any]) -> None:
         ctx.table(DEPOSITS).put((proposal_id, depositor), {"amount_nicoin": amount})
     for (proposal_id, voter), (option, height) in sorted(votes.items()):
         ctx.table(VOTES).put((proposal_id, voter), {"option": option, "height": height})
+    for proposal_id, depositor in sorted(refunds.items()):
+        ctx.table(REFUNDS).put(proposal_id, {"next_depositor": depositor})
     # No row means 1: a chain that never had a proposal has none, and must hash the same.
     if next_id > 1:
         ctx.table(COUNTERS).put(NEXT_PROPOSAL_ID, {"value": next_id})
@@ -321,14 +341,40 @@ def _read_votes(items: list[Any], by_id: dict[int, keeper.Proposal]
     return found
 
 
+def _read_refunds(items: list[Any], by_id: dict[int, keeper.Proposal],
+                  deposits: dict[tuple[int, str], int]) -> dict[int, str]:
+    """Refunds still being paid: a refunded proposal's id and the depositor paid next."""
+    found: dict[int, str] = {}
+    for index, item in enumerate(items):
+        what = f"refunds_in_progress[{index}]"
+        if not isinstance(item, dict) or set(item) != {"proposal_id", "next_depositor"}:
+            raise _refuse(f"{what} must be {{proposal_id, next_depositor}}, got {item!r}")
+        try:
+            proposal_id = integer_from_json(item["proposal_id"])
+        except ValueError as bad:
+            raise _refuse(f"{what}.proposal_id: {bad}") from None
+        depositor = item["next_depositor"]
+        proposal = by_id.get(proposal_id)
+        if proposal is None or proposal.status not in REFUNDED or proposal_id in found:
+            raise _refuse(f"{what}: proposal {proposal_id} is not a passed, failed or "
+                          "rejected proposal listed once")
+        if not isinstance(depositor, str) or (
+                depositor and (proposal_id, depositor) not in deposits):
+            raise _refuse(f"{what}: {depositor!r} is not a depositor of proposal "
+                          f"{proposal_id}")
+        found[proposal_id] = depositor
+    return found
+
+
 def _check_escrow(ctx: Context, proposals: list[keeper.Proposal],
-                  deposits: dict[tuple[int, str], int]) -> None:
-    """The escrow account (bank genesis, imported before gov) holds every open deposit, so
-    each can be refunded or burned when its proposal closes. A genesis written when the
-    gov account held deposits has them moved to the escrow account."""
+                  deposits: dict[tuple[int, str], int], refunds: dict[int, str]) -> None:
+    """The escrow account (bank genesis, imported before gov) holds every open deposit and
+    every refund still to pay, so each can be refunded or burned. A genesis written when
+    the gov account held deposits has them moved to the escrow account."""
     open_ids = {p.id for p in proposals if p.is_open}
-    escrowed = sum(amount for (proposal_id, _), amount in sorted(deposits.items())
-                   if proposal_id in open_ids)
+    escrowed = sum(amount for (proposal_id, depositor), amount in sorted(deposits.items())
+                   if proposal_id in open_ids
+                   or (proposal_id in refunds and depositor >= refunds[proposal_id]))
     held = bank.balance(ctx, escrow.escrow_address())
     short = escrowed - held
     if short > 0 and bank.balance(ctx, governance_authority()) >= short:
@@ -336,7 +382,8 @@ def _check_escrow(ctx: Context, proposals: list[keeper.Proposal],
         held += short
     if held < escrowed:
         raise _refuse(f"the deposits' escrow account {escrow.escrow_address()} holds {held} "
-                      f"nicoin but open proposals' deposits total {escrowed}; the bank "
+                      f"nicoin but open proposals' deposits and unpaid refunds total "
+                      f"{escrowed}; the bank "
                       "section must give it at least that")
 
 

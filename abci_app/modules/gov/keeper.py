@@ -7,6 +7,10 @@ The life of a proposal (whitepaper Appendix J, "Decentralized Model Registration
    deposit period ends first, it fails and its deposits are burned.
 3. When the voting period ends it is tallied with every voter's weight at that moment:
    passed (executed, deposits refunded), rejected (refunded) or vetoed (burned).
+
+Burning a proposal's deposits is one bank operation. Refunds are one transfer per
+depositor, so a block pays at most :data:`MAX_REFUNDS_PER_BLOCK` of them, in proposal id
+then depositor order, and the next block resumes where it stopped (docs/modules.md §13).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from google.protobuf.any_pb2 import Any as AnyMessage
 
 from abci_app.core.authority import governance_authority
 from abci_app.core.context import Context
+from abci_app.core.paging import scan_page
 from abci_app.modules.epochs import weights
 from abci_app.modules.gov import escrow
 from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
@@ -29,6 +34,7 @@ from abci_app.modules.gov.tables import (
     DEPOSITS,
     NEXT_PROPOSAL_ID,
     PROPOSALS,
+    REFUNDS,
     VOTES,
 )
 from abci_app.modules.gov.tally import TallyOutcome, TallyResult, VoteOption, tally
@@ -44,6 +50,8 @@ FAILED = gov_pb2.PROPOSAL_STATUS_FAILED
 OPEN_STATUSES = (DEPOSIT_PERIOD, VOTING_PERIOD)
 
 authority_address = governance_authority
+# Deposit refunds paid per block (docs/modules.md §13).
+MAX_REFUNDS_PER_BLOCK = 500
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,14 @@ def list_proposals(ctx: Context, status: int = 0) -> list[Proposal]:
     return [p for p in found if not status or p.status == status]
 
 
+def proposals_page(ctx: Context, first_id: int, limit: int
+                   ) -> tuple[list[Proposal], int | None]:
+    """Up to ``limit`` proposals from id ``first_id`` on, and the id the next page starts at."""
+    rows, following = scan_page(ctx.table(PROPOSALS), start=first_id or None, limit=limit)
+    found = [Proposal(id=key[0], **row) for key, row in rows]
+    return found, None if following is None else following[0]
+
+
 def save_proposal(ctx: Context, proposal: Proposal) -> None:
     row = {k: v for k, v in proposal.__dict__.items() if k != "id"}
     ctx.table(PROPOSALS).put(proposal.id, row)
@@ -171,6 +187,16 @@ def deposits(ctx: Context, proposal_id: int) -> list[tuple[str, int]]:
             for key, row in ctx.table(DEPOSITS).scan(proposal_id)]
 
 
+def deposits_page(ctx: Context, proposal_id: int, first: str, limit: int
+                  ) -> tuple[list[tuple[str, int]], str | None]:
+    """Up to ``limit`` (depositor, amount) of a proposal from depositor ``first`` on, and
+    the depositor the next page starts at."""
+    rows, following = scan_page(ctx.table(DEPOSITS), proposal_id,
+                                start=(proposal_id, first) if first else None, limit=limit)
+    found = [(key[1], row["amount_nicoin"]) for key, row in rows]
+    return found, None if following is None else following[1]
+
+
 def add_deposit(ctx: Context, proposal: Proposal, depositor: str, amount: int) -> Proposal:
     """Escrow ``amount`` and open the voting period if the minimum deposit is now reached."""
     escrow.escrow(ctx, depositor, amount)
@@ -201,16 +227,57 @@ def start_voting(ctx: Context, proposal: Proposal) -> Proposal:
 
 
 def settle_deposits(ctx: Context, proposal: Proposal, burn: bool) -> None:
-    """Refund every deposit of a closed proposal, or burn them all."""
-    total = 0
-    for depositor, amount in deposits(ctx, proposal.id):
-        total += amount
-        if not burn:
+    """Burn every deposit of a closed proposal at once, or queue their refunds
+    (:func:`pay_refunds` pays them, this block and the next ones)."""
+    total = proposal.total_deposit_nicoin
+    if burn:
+        if total:
+            escrow.burn(ctx, total)
+        ctx.emit("proposal_deposits_burned", proposal_id=proposal.id, amount_nicoin=total)
+    elif total:
+        ctx.table(REFUNDS).put(proposal.id, {"next_depositor": ""})
+
+
+def pay_refunds(ctx: Context, budget: int | None = None) -> None:
+    """Pay queued refunds, at most ``budget`` deposits (MAX_REFUNDS_PER_BLOCK) this block.
+
+    Proposals in id order, each one's depositors in address order; a proposal whose
+    deposits do not all fit resumes at the next block where this one stopped. Each block
+    emits ``proposal_deposits_refunded`` per proposal it paid, with ``complete`` "true"
+    once the proposal's last deposit is back.
+    """
+    left = MAX_REFUNDS_PER_BLOCK if budget is None else budget
+    queue = ctx.table(REFUNDS)
+    for key, row in list(queue.scan(limit=left)):
+        if left <= 0:
+            return
+        proposal_id = key[0]
+        paid, following = deposits_page(ctx, proposal_id, row["next_depositor"], left)
+        for depositor, amount in paid:
             escrow.refund(ctx, depositor, amount)
-    if burn and total:
-        escrow.burn(ctx, total)
-    ctx.emit("proposal_deposits_burned" if burn else "proposal_deposits_refunded",
-             proposal_id=proposal.id, amount_nicoin=total)
+        left -= len(paid)
+        if following is None:
+            queue.delete(proposal_id)
+        else:
+            queue.put(proposal_id, {"next_depositor": following})
+        ctx.emit("proposal_deposits_refunded", proposal_id=proposal_id,
+                 amount_nicoin=sum(amount for _, amount in paid), depositors=len(paid),
+                 complete=str(following is None).lower())
+
+
+def unpaid_refunds(ctx: Context) -> list[tuple[int, int]]:
+    """(proposal id, nicoin) of refunds queued and not yet paid, by proposal id."""
+    unpaid = []
+    for key, row in ctx.table(REFUNDS).scan():
+        start = (key[0], row["next_depositor"]) if row["next_depositor"] else None
+        rest = ctx.table(DEPOSITS).scan(key[0], start=start)
+        unpaid.append((key[0], sum(found["amount_nicoin"] for _, found in rest)))
+    return unpaid
+
+
+def refunds_in_progress(ctx: Context) -> list[tuple[int, str]]:
+    """(proposal id, next depositor) of every queued refund, by proposal id."""
+    return [(key[0], row["next_depositor"]) for key, row in ctx.table(REFUNDS).scan()]
 
 
 # --- votes ----------------------------------------------------------------------------
@@ -219,6 +286,16 @@ def votes(ctx: Context, proposal_id: int) -> list[tuple[str, int, int]]:
     """(voter, option, height) of a proposal, by voter address."""
     return [(key[1], row["option"], row["height"])
             for key, row in ctx.table(VOTES).scan(proposal_id)]
+
+
+def votes_page(ctx: Context, proposal_id: int, first: str, limit: int
+               ) -> tuple[list[tuple[str, int, int]], str | None]:
+    """Up to ``limit`` (voter, option, height) of a proposal from voter ``first`` on, and
+    the voter the next page starts at."""
+    rows, following = scan_page(ctx.table(VOTES), proposal_id,
+                                start=(proposal_id, first) if first else None, limit=limit)
+    found = [(key[1], row["option"], row["height"]) for key, row in rows]
+    return found, None if following is None else following[1]
 
 
 def record_vote(ctx: Context, proposal_id: int, voter: str, option: int) -> bool:

@@ -1,7 +1,8 @@
 """End of a deposit or voting period, run in FinalizeBlock after the block's txs.
 
 Only the proposals whose period ends at this height are touched (the deadlines table is
-keyed by height), in proposal id order, so the cost is O(proposals due) per block.
+keyed by height), in proposal id order, so the cost is O(proposals due) per block. Then
+queued deposit refunds are paid, at most keeper.MAX_REFUNDS_PER_BLOCK per block.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def end_block(ctx: Context) -> None:
             fail_deposit_period(ctx, proposal)
         elif period == "voting" and proposal.status == keeper.VOTING_PERIOD:
             close_voting_period(ctx, proposal)
+    keeper.pay_refunds(ctx)
 
 
 def fail_deposit_period(ctx: Context, proposal: keeper.Proposal) -> None:

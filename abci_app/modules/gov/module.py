@@ -16,7 +16,7 @@ class GovModule(Module):
 
     name = "gov"
     tables = (tables.PROPOSALS, tables.DEPOSITS, tables.VOTES, tables.DEADLINES,
-              tables.COUNTERS)
+              tables.COUNTERS, tables.REFUNDS)
     params_type = params.GovParams
     msg_routes = (
         MsgRoute(gov_pb2.MsgSubmitProposal, msgs.validate_basic_submit, msgs.handle_submit),
@@ -50,7 +50,8 @@ class GovModule(Module):
 
     def check_invariants(self, ctx: Context) -> list[str]:
         """Each proposal's total equals its deposits, and the deposits' escrow account holds
-        at least the deposits of every open proposal (refunds and burns can always be paid)."""
+        at least the deposits of every open proposal and every refund not yet paid (refunds
+        and burns can always be paid)."""
         broken: list[str] = []
         escrowed = 0
         for proposal in keeper.list_proposals(ctx):
@@ -60,10 +61,11 @@ class GovModule(Module):
                               f" nicoin of deposits but its deposits sum to {total}")
             if proposal.is_open:
                 escrowed += total
+        escrowed += sum(amount for _, amount in keeper.unpaid_refunds(ctx))
         held = bank.balance(ctx, escrow.escrow_address())
         if held < escrowed:
             broken.append(f"the deposits' escrow account holds {held} nicoin, less than the "
-                          f"{escrowed} nicoin deposited in open proposals")
+                          f"{escrowed} nicoin of open proposals' deposits and unpaid refunds")
         return broken
 
 

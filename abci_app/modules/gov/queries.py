@@ -1,4 +1,9 @@
-"""Queries of the gov module, answered as ``race.v1`` JSON (proto/race/v1/query.proto)."""
+"""Queries of the gov module, answered as ``race.v1`` JSON (proto/race/v1/query.proto).
+
+Listings answer one page (abci_app.core.paging): ``data`` may ask for
+``{"key": ..., "limit": N}``, and the answer's ``pagination.next_key`` says where the next
+page starts.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from abci_app.core.context import Context
 from abci_app.core.errors import BAD_QUERY
+from abci_app.core.paging import page_request, pagination
 from abci_app.modules.gov import keeper
 from race_protocol.gen.race.v1 import gov_pb2
 from race_protocol.integers import is_decimal
@@ -31,9 +37,23 @@ def _status_filter(args: list[str]) -> int:
         raise BAD_QUERY(f"unknown status {args[0]!r}; use one of {', '.join(known)}") from None
 
 
+def _first_id(key: str) -> int:
+    if key and (not is_decimal(key) or key.startswith("-")):
+        raise BAD_QUERY(f"a page of proposals starts at a proposal id, not {key!r}")
+    return int(key, 10) if key else 0
+
+
 def proposals(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
-    """``/gov/proposals[/<status>]``: proposals by id (``QueryProposalsResponse``)."""
-    return {"proposals": [p.as_json() for p in keeper.list_proposals(ctx, _status_filter(args))]}
+    """``/gov/proposals[/<status>]``: a page of proposals by id (``QueryProposalsResponse``).
+
+    The page is ``limit`` proposals read; with a status, only those among them that have
+    it are listed (a page may then hold fewer, or none, and still have a next one).
+    """
+    status = _status_filter(args)
+    page = page_request(data)
+    found, following = keeper.proposals_page(ctx, _first_id(page.key), page.limit)
+    return {"proposals": [p.as_json() for p in found if not status or p.status == status],
+            "pagination": pagination(following)}
 
 
 def proposal(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
@@ -42,22 +62,26 @@ def proposal(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
 
 
 def deposits(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
-    """``/gov/deposits/<id>`` (``QueryDepositsResponse``)."""
+    """``/gov/deposits/<id>``: a page of deposits by depositor (``QueryDepositsResponse``)."""
     proposal_id = keeper.require_proposal(ctx, _proposal_id(args, "deposits")).id
+    page = page_request(data)
+    found, following = keeper.deposits_page(ctx, proposal_id, page.key, page.limit)
     return {"deposits": [
         {"proposal_id": str(proposal_id), "depositor": depositor, "amount_nicoin": str(amount)}
-        for depositor, amount in keeper.deposits(ctx, proposal_id)
-    ]}
+        for depositor, amount in found
+    ], "pagination": pagination(following)}
 
 
 def votes(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:
-    """``/gov/votes/<id>`` (``QueryVotesResponse``)."""
+    """``/gov/votes/<id>``: a page of votes by voter (``QueryVotesResponse``)."""
     proposal_id = keeper.require_proposal(ctx, _proposal_id(args, "votes")).id
+    page = page_request(data)
+    found, following = keeper.votes_page(ctx, proposal_id, page.key, page.limit)
     return {"votes": [
         {"proposal_id": str(proposal_id), "voter": voter,
          "option": gov_pb2.VoteOption.Name(option), "height": str(height)}
-        for voter, option, height in keeper.votes(ctx, proposal_id)
-    ]}
+        for voter, option, height in found
+    ], "pagination": pagination(following)}
 
 
 def tally(ctx: Context, args: list[str], data: bytes) -> dict[str, Any]:

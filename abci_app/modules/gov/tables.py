@@ -52,6 +52,16 @@ DEADLINES = Table(
     Column("period", String, nullable=False),
 )
 
+# Refunds of closed proposals still being paid, by proposal id: a block refunds at most
+# keeper.MAX_REFUNDS_PER_BLOCK deposits (docs/modules.md §13); the next block resumes at
+# ``next_depositor`` ("" for the first).
+REFUNDS = Table(
+    "gov_refunds",
+    METADATA,
+    Column("proposal_id", BigInteger, primary_key=True),
+    Column("next_depositor", String, nullable=False),
+)
+
 COUNTERS = Table(
     "gov_counters",
     METADATA,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from abci_app.core.context import Context
+from abci_app.core.paging import scan_page
 from abci_app.modules.models.errors import (
     INVALID_MODEL,
     MODEL_EXISTS,
@@ -89,6 +90,14 @@ def list_models(ctx: Context, status: int = 0) -> list[ModelEntry]:
     """Entries sorted by id; only those with ``status`` unless it is 0."""
     entries = [_entry(key[0], row) for key, row in ctx.table(MODELS).scan()]
     return [e for e in entries if not status or e.status == status]
+
+
+def models_page(ctx: Context, first_id: str, limit: int
+                ) -> tuple[list[ModelEntry], str | None]:
+    """Up to ``limit`` entries from id ``first_id`` on, and the id the next page starts at."""
+    rows, following = scan_page(ctx.table(MODELS), start=first_id or None, limit=limit)
+    return [_entry(key[0], row) for key, row in rows], (
+        None if following is None else following[0])
 
 
 def active_model(ctx: Context, model_id: str) -> ModelEntry:

@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from abci_app.core.context import Context
+from abci_app.core.paging import scan_page
 from abci_app.modules.epochs import weights
 from abci_app.modules.pricing.median import weighted_median
 from abci_app.modules.pricing.tables import CURRENT_KEY, PRICE_HISTORY, PRICE_STATE, PRICE_VOTES
+
+# Rows of price history pruned at most per epoch end (docs/modules.md §13).
+HISTORY_PRUNE_PER_EPOCH = 100
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,16 @@ def price_vote(ctx: Context, voter: str) -> PriceVote | None:
 
 
 def price_votes(ctx: Context) -> list[PriceVote]:
-    """Every stored vote, by voter address."""
+    """Every stored vote, by voter address (genesis export; queries page)."""
     return [PriceVote(key[0], **row) for key, row in ctx.table(PRICE_VOTES).scan()]
+
+
+def price_votes_page(ctx: Context, first: str, limit: int
+                     ) -> tuple[list[PriceVote], str | None]:
+    """Up to ``limit`` votes from voter ``first`` on, and the voter the next page starts at."""
+    rows, following = scan_page(ctx.table(PRICE_VOTES), start=first or None, limit=limit)
+    return [PriceVote(key[0], **row) for key, row in rows], (
+        None if following is None else following[0])
 
 
 def record_vote(ctx: Context, voter: str, price_per_unit_nicoin: int, epoch: int) -> bool:
@@ -75,11 +87,23 @@ def record_vote(ctx: Context, voter: str, price_per_unit_nicoin: int, epoch: int
     return replaced
 
 
-def price_history(ctx: Context, limit: int = 0) -> list[EpochPrice]:
-    """Prices of past epochs and the current one, newest first (``limit`` 0: all kept)."""
-    rows = [EpochPrice(key[0], **row) for key, row in ctx.table(PRICE_HISTORY).scan()]
-    rows.reverse()
-    return rows[:limit] if limit else rows
+def price_history(ctx: Context, newest: int, limit: int) -> tuple[list[EpochPrice], int | None]:
+    """Up to ``limit`` epochs' prices from epoch ``newest`` down (0: the current epoch),
+    newest first, and the epoch the next page starts at (None past the oldest kept).
+
+    Kept epochs are consecutive (history is pruned from the oldest), so a page is
+    ``limit`` point reads, never a scan of the whole history.
+    """
+    history = ctx.table(PRICE_HISTORY)
+    epoch = newest or current_price_epoch(ctx)
+    found: list[EpochPrice] = []
+    while epoch >= 1 and len(found) < limit:
+        row = history.get(epoch)
+        if row is None:
+            return found, None
+        found.append(EpochPrice(epoch, **row))
+        epoch -= 1
+    return found, epoch if epoch >= 1 and history.has(epoch) else None
 
 
 def set_epoch_price(ctx: Context, epoch: int, price: int, start_height: int, voters: int,
@@ -93,14 +117,14 @@ def set_epoch_price(ctx: Context, epoch: int, price: int, start_height: int, vot
         "voters": voters,
         "total_weight": str(total_weight),
     })
-    keep = ctx.params("pricing").history_length
-    if keep:
-        # Walk down from the newest row to drop; after a cut of history_length this deletes
-        # the backlog once, then one row per epoch.
-        oldest_dropped = epoch - keep
-        while oldest_dropped >= 1 and history.has(oldest_dropped):
-            history.delete(oldest_dropped)
-            oldest_dropped -= 1
+    # Prune from the oldest kept epoch, at most HISTORY_PRUNE_PER_EPOCH rows per epoch:
+    # after governance shortens history_length, the backlog goes over several epochs
+    # instead of in one block (one row is added per epoch, so it shrinks every epoch).
+    newest_dropped = epoch - ctx.params("pricing").history_length
+    for key, _row in list(history.scan(limit=HISTORY_PRUNE_PER_EPOCH)):
+        if key[0] > newest_dropped:
+            break
+        history.delete(key)
 
 
 def init_genesis_price(ctx: Context, price: int | None = None) -> None:
