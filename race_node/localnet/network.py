@@ -7,6 +7,8 @@ Layout of a localnet directory ``D``::
     D/node0 .. D/node{N-1} one node home per validator (see race_node.node.home)
     D/engine/              the shared inference engine's token, log and pid file
     D/gateway/             the gateway's log and pid file (REST + gRPC in front of node0)
+    D/full0 ..             full nodes added to the running chain (``add_node``), each a
+                           cometbft + app pair that is not a validator
 
 Each validator's home keyring holds a funded key named ``validator``, linked to the
 validator's consensus key in genesis, so ``race tx send ... --from validator --home D/node0``
@@ -49,7 +51,7 @@ from race_node.localnet.providers import (
     read_token,
     write_token,
 )
-from race_node.localnet.spec import LocalnetSpec
+from race_node.localnet.spec import PORTS_PER_NODE, LocalnetSpec
 from race_node.node.genesis_params import check_genesis_params
 from race_node.node.home import NodeConfigError, NodeHome
 from race_node.node.init import (
@@ -173,6 +175,7 @@ class Localnet:
         self._engine: ManagedProcess | None = None
         self._sidecars: dict[int, ManagedProcess] = {}
         self._agents: dict[int, ManagedProcess] = {}
+        self._full_runners: dict[int, NodeRunner] = {}
 
     # --- creation -------------------------------------------------------------------
 
@@ -312,8 +315,18 @@ class Localnet:
 
     def runner(self, index: int) -> NodeRunner:
         if index not in self._runners:
-            self._runners[index] = NodeRunner(self.home(index))
+            self._runners[index] = NodeRunner(self.home(index),
+                                               app_command=self._validator_app_command())
         return self._runners[index]
+
+    def _validator_app_command(self) -> list[str]:
+        """The app's command; validators take state-sync snapshots when the spec asks."""
+        command = [sys.executable, "-m", "abci_app.abci"]
+        spec = self.spec()
+        if spec.snapshot_interval:
+            command += ["--snapshot-interval", str(spec.snapshot_interval),
+                        "--snapshot-keep", str(spec.snapshot_keep)]
+        return command
 
     def _indices(self, indices: list[int] | None) -> list[int]:
         if indices is None:
@@ -393,6 +406,7 @@ class Localnet:
         engine, then each validator (cometbft, then its app)."""
         chosen = self._indices(indices)
         if indices is None:
+            self.stop_full_nodes(timeout)
             self.stop_gateway(timeout)
         if self.providers() is not None:
             stop_together([self.agent_process(i) for i in chosen], timeout)
@@ -747,3 +761,86 @@ class Localnet:
         for index in self._indices(indices):
             with self.rpc(index) as rpc:
                 rpc.wait_for_height(height, timeout=max(0.1, deadline - time.monotonic()))
+
+    # --- full nodes: joining the running chain ------------------------------------------
+
+    def full_nodes(self) -> list[dict[str, Any]]:
+        """The full nodes added with :meth:`add_node`, in the order they were added."""
+        return list(self.manifest().get("full_nodes", []))
+
+    def full_node(self, index: int) -> dict[str, Any]:
+        nodes = self.full_nodes()
+        if not 0 <= index < len(nodes):
+            raise LocalnetError(f"no full node {index}: this localnet has {len(nodes)}")
+        return nodes[index]
+
+    def full_node_runner(self, index: int) -> NodeRunner:
+        """Full node ``index``'s app + cometbft pair (its app takes no snapshots)."""
+        if index not in self._full_runners:
+            home = NodeHome(Path(self.full_node(index)["home"]))
+            self._full_runners[index] = NodeRunner(home)
+        return self._full_runners[index]
+
+    def full_node_rpc(self, index: int, timeout: float = 10.0) -> CometRPC:
+        return CometRPC(self.full_node(index)["rpc"], timeout=timeout)
+
+    def add_node(self, state_sync: bool = True, trust_from: int = 0,
+                 ready_timeout: float = 60.0) -> int:
+        """Add a full node (not a validator) to the running chain and start it; its index.
+
+        Its home is ``D/full<index>`` with the validators' genesis, every validator as a
+        persistent peer, and ports after the validators' (``spec.p2p_port(validators +
+        index)``, ...). With ``state_sync`` it restores the newest snapshot the validators
+        serve (they take one every ``spec.snapshot_interval`` heights) instead of
+        replaying every block: its light client trusts validator ``trust_from``'s latest
+        header (height and hash read from its RPC) and checks what it fetches against two
+        validators' RPCs. It then follows the chain by block sync and consensus.
+        """
+        manifest = self.manifest()
+        spec = self.spec()
+        if state_sync and spec.snapshot_interval <= 0:
+            raise LocalnetError("the validators take no snapshots: create the localnet with "
+                                "snapshot_interval > 0 (localnet.toml or LocalnetSpec) to "
+                                "join by state sync")
+        index = len(manifest.get("full_nodes", []))
+        slot = spec.validators + index
+        if spec.base_port + PORTS_PER_NODE * (slot + 1) > 65535:
+            raise LocalnetError(f"no ports left above {spec.base_port} for full node {index}")
+        home = NodeHome(self.directory / f"full{index}")
+        if home.root.exists():
+            shutil.rmtree(home.root)
+        cometbft_init(home)
+        write_genesis(home, json.loads(self.home(0).genesis.read_text()))
+        nodes = manifest["nodes"]
+        peers = ",".join(f"{n['node_id']}@127.0.0.1:{n['p2p_port']}" for n in nodes)
+        try:
+            app_address = home.default_app_address()
+        except NodeConfigError:
+            app_address = f"tcp://127.0.0.1:{spec.app_tcp_port(slot)}"
+        extra: dict[str, dict[str, Any]] = {}
+        if state_sync:
+            with self.rpc(trust_from) as rpc:
+                trust_height = rpc.latest_height()
+                trust_hash = rpc.block(trust_height)["block_id"]["hash"]
+            extra["statesync"] = {
+                "enable": True,
+                "rpc_servers": ",".join(nodes[i % len(nodes)]["rpc"]
+                                        for i in (trust_from, trust_from + 1)),
+                "trust_height": trust_height, "trust_hash": trust_hash,
+                "trust_period": "168h0m0s", "discovery_time": "5s",
+            }
+        configure_node(home, moniker=f"full{index}", rpc_port=spec.rpc_port(slot),
+                       p2p_port=spec.p2p_port(slot), app_address=app_address,
+                       timings=spec.timings(), persistent_peers=peers, extra=extra)
+        entry = {"name": f"full{index}", "home": str(home.root), "rpc": home.rpc_url(),
+                 "p2p_port": spec.p2p_port(slot), "app_address": app_address,
+                 "node_id": node_id(home), "state_sync": state_sync}
+        manifest["full_nodes"] = [*manifest.get("full_nodes", []), entry]
+        self.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        self.full_node_runner(index).start(ready_timeout=ready_timeout)
+        return index
+
+    def stop_full_nodes(self, timeout: float = 15.0) -> None:
+        """Stop every full node (cometbft, then its app)."""
+        for index in range(len(self.full_nodes())):
+            self.full_node_runner(index).stop(timeout)

@@ -71,6 +71,11 @@ class LocalnetSpec:
     race_config: str = "small"
     # genesis module params: module -> {key: value} (checked by race_node.node.genesis_params)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Every validator's app takes a state-sync snapshot every N heights (0: none) and
+    # keeps the newest snapshot_keep, so a full node can join by state sync
+    # (Localnet.add_node).
+    snapshot_interval: int = 0
+    snapshot_keep: int = 2
 
     def __post_init__(self) -> None:
         if not 1 <= self.validators <= 64:
@@ -81,6 +86,9 @@ class LocalnetSpec:
                 f"ports {self.base_port}..{last_port} do not fit in 1024..65535; "
                 "choose another --base-port"
             )
+        if self.snapshot_interval < 0 or self.snapshot_keep < 1:
+            raise LocalnetSpecError("snapshot_interval must be >= 0 (0: no snapshots) and "
+                                    "snapshot_keep >= 1")
         if self.validator_balance_nicoin < 0 or self.validator_power <= 0:
             raise LocalnetSpecError("balances must be >= 0 and validator power > 0")
         if not self.chain_id or len(self.chain_id) > 50:
