@@ -269,7 +269,7 @@ class RaceApp:
         envelope limits, before CometBFT's re-check has evicted it."""
         ctx = self._proposal_context(int(req.height))
         budget = int(req.max_tx_bytes)
-        chosen = []
+        chosen: list[bytes] = []
         seen: set[bytes] = set()
         used = 0
         for tx in req.txs:
