@@ -75,6 +75,14 @@ def start(
     allow_remote_status: Annotated[bool, typer.Option(
         help="allow a non-loopback --status-address (the endpoint has no authentication)")] =
         False,
+    executor_address: Annotated[str | None, typer.Option(
+        help="HOST:PORT to serve the executor endpoint relays call (needs --sidecar); "
+             "without it the node executes no inference")] = None,
+    executor_endpoint: Annotated[str | None, typer.Option(
+        help="HOST:PORT relays should dial, registered on chain (default: "
+             "--executor-address)")] = None,
+    settle_every: Annotated[int, typer.Option(
+        help="settle executed tickets every N blocks", min=1)] = 3,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the agent until SIGTERM or Ctrl-C (then it finishes the current height, exit 0).
@@ -90,6 +98,8 @@ def start(
       race agent start --home /tmp/net/node0 --sidecar 127.0.0.1:50551 --heartbeat-every 5
 
       RACE_SIDECAR_TOKEN=s3cret race agent start --sidecar 10.0.0.7:50551
+
+      race agent start --sidecar 127.0.0.1:50551 --executor-address 127.0.0.1:26698
     """
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -103,7 +113,9 @@ def start(
                 sidecar_token=sidecar_token(sidecar_token_env, sidecar_token_file),
                 status_address=status_address, allow_remote_status=allow_remote_status,
                 heartbeat_every=heartbeat_every,
-                sidecar_health_interval_s=sidecar_health_interval)
+                sidecar_health_interval_s=sidecar_health_interval,
+                executor_address=executor_address, executor_endpoint=executor_endpoint,
+                settle_every=settle_every)
             run_agent(config)
         except (AgentConfigError, AgentError) as exc:
             raise CommandError(str(exc)) from exc

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -50,6 +50,18 @@ log = logging.getLogger("race.agent")
 MAX_DUTY_ATTEMPTS = 3
 RPC_TIMEOUT_S = 5.0
 _UNAVAILABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+class AgentServer(Protocol):
+    """A server the agent runs for its whole life (the executor endpoint)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 class AgentError(Exception):
@@ -94,6 +106,9 @@ class NodeAgent:
         self.last_height: int | None = None
         self.status_port: int | None = None
         self.started_at = datetime.now(UTC)
+        # Servers that live as long as the agent (the executor endpoint): started after the
+        # status endpoint, closed at stop; each adds its status under its name.
+        self.servers: list[AgentServer] = []
         self._stop = asyncio.Event()
         self._new_height = asyncio.Event()
 
@@ -156,6 +171,17 @@ class NodeAgent:
             raise AgentError(f"cannot serve the status endpoint on {self.config.status_address}"
                              f": {exc.strerror or exc}; choose another --status-address"
                              ) from exc
+        started: list[AgentServer] = []
+        try:
+            for server in self.servers:
+                await server.start()
+                started.append(server)
+        except OSError as exc:
+            for server in reversed(started):
+                await server.close()
+            await status_server.close()
+            self.journal.close()
+            raise AgentError(f"cannot start the agent's {server.name}: {exc}") from exc
         if saved is None:
             log.info("no cursor in %s: starting at the chain's head", self.config.agent_dir)
         else:
@@ -174,6 +200,8 @@ class NodeAgent:
                 task.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)
             await status_server.close()
+            for server in reversed(self.servers):
+                await server.close()
             if self._sidecar is not None:
                 await self._sidecar.close()
             self.journal.close()
@@ -332,5 +360,6 @@ class NodeAgent:
             "txs": {"sent": stats.sent if stats else 0, "failed": stats.failed if stats else 0,
                     "pending": pending},
             "duties": [duty.as_status() for duty in self.duties],
+            **{server.name: server.status() for server in self.servers},
             "started_at": self.started_at.isoformat(timespec="seconds"),
         }

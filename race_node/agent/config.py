@@ -47,6 +47,12 @@ class AgentConfig:
     allow_remote_status: bool = False
     heartbeat_every: int = DEFAULT_HEARTBEAT_EVERY
     sidecar_health_interval_s: float = 5.0
+    # The executor endpoint relays call (race.v1.Executor); None: this node executes nothing.
+    executor_address: str | None = None
+    # What MsgServeModel registers (default: executor_address).
+    executor_endpoint: str | None = None
+    # Settle tickets every N blocks (sooner when a batch is full or a ticket nears expiry).
+    settle_every: int = 3
 
     def __post_init__(self) -> None:
         host, _ = split_host_port(self.status_address, "--status-address")
@@ -59,6 +65,15 @@ class AgentConfig:
             split_host_port(self.sidecar_address, "--sidecar")
         if self.heartbeat_every < 0:
             raise AgentConfigError("--heartbeat-every must be 0 (off) or a number of blocks")
+        if self.executor_address is not None:
+            split_host_port(self.executor_address, "--executor-address")
+            if self.sidecar_address is None:
+                raise AgentConfigError("--executor-address needs --sidecar: the executor runs "
+                                       "requests on its sidecar")
+        if self.executor_endpoint is not None:
+            split_host_port(self.executor_endpoint, "--executor-endpoint")
+        if self.settle_every < 1:
+            raise AgentConfigError("--settle-every must be at least 1 block")
         if self.sidecar_health_interval_s <= 0:
             raise AgentConfigError("the sidecar health interval must be positive")
 
@@ -78,3 +93,8 @@ class AgentConfig:
     @property
     def journal_path(self) -> Path:
         return self.agent_dir / "journal.sqlite"
+
+    @property
+    def executor_store_path(self) -> Path:
+        """``HOME/agent/inference.sqlite``: tickets to settle and transcripts."""
+        return self.agent_dir / "inference.sqlite"

@@ -14,6 +14,7 @@ import signal
 from race_node.agent.agent import AgentError, NodeAgent
 from race_node.agent.beacon import beacon_duty
 from race_node.agent.config import AgentConfig
+from race_node.agent.executor.install import install_executor
 from race_node.agent.heartbeat import heartbeat_duty
 from race_node.client.broadcast import Signer
 from race_node.client.keyring import Keyring, KeyringError
@@ -37,6 +38,8 @@ def build_agent(config: AgentConfig) -> NodeAgent:
     if config.heartbeat_every:
         agent.on_block(heartbeat_duty(config.heartbeat_every), name="heartbeat")
     agent.on_block(beacon_duty(config.agent_dir), name="beacon")
+    if config.executor_address is not None and sidecar is not None:
+        install_executor(agent, config, sidecar)
     return agent
 
 

@@ -140,6 +140,13 @@ class SidecarClient:
             raise await self._failed("ListModels", error) from error
         return list(answer.models)
 
+    def generate_stream(self, request: pb.GenerateRequest, timeout: float | None = None
+                        ) -> grpc.aio.UnaryStreamCall:
+        """``GenerateStream`` with this client's credentials: iterate the call for its
+        chunks; cancelling it aborts the request in the engine."""
+        return self.inference().GenerateStream(request, timeout=timeout,
+                                               metadata=self._metadata)
+
     async def generate(self, model: str, *, prompt: str | None = None,
                        messages: Sequence[tuple[str, str]] | None = None,
                        max_tokens: int | None = None, temperature: float | None = None,
