@@ -1,9 +1,10 @@
 """The ``race`` command: every command group, composed here.
 
 Node commands (``init``, ``start``, ``status``, ``keys``, ``tx``, ``query``,
-``localnet``), governance (``gov``, ``price``, ``models``), the node agent, the gateway
-and the GPU sidecar. The sidecar group is optional: it is added only where the install
-has the sidecar, so ``race --help`` and the node commands work on any install.
+``localnet``), governance (``gov``, ``price``, ``models``), inference (``apikey``,
+``relay``), the node agent, the gateway and the GPU sidecar. The sidecar group is
+optional: it is added only where the install has the sidecar, so ``race --help`` and
+the node commands work on any install.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 
 from governance import (
     agent_cli,
+    apikey_cli,
     beacon_cli,
     gateway_cli,
     gov_cli,
@@ -24,6 +26,7 @@ from governance import (
     node_cli,
     price_cli,
     query_cli,
+    relay_cli,
     tx_cli,
 )
 
@@ -57,6 +60,8 @@ app.add_typer(models_cli.app, name="models")
 app.add_typer(gateway_cli.app, name="gateway")
 app.add_typer(agent_cli.app, name="agent")
 app.add_typer(beacon_cli.app, name="beacon")
+app.add_typer(apikey_cli.app, name="apikey")
+app.add_typer(relay_cli.app, name="relay")
 
 
 def _add_optional_groups(root: typer.Typer) -> None:
