@@ -38,6 +38,7 @@ from typing import Any
 from race_node.client.keyring import Keyring
 from race_node.client.rpc import CometRPC, RPCError
 from race_node.client.sidecar import SidecarClient
+from race_node.localnet import inference
 from race_node.localnet.providers import (
     SIDECAR_TOKEN_ENV,
     UPSTREAM_TOKEN_ENV,
@@ -224,6 +225,8 @@ class Localnet:
             {operator_key(v): a.address for v, a in zip(validators, accounts, strict=True)},
             default_consensus_params(homes[0]),
             params=spec.params,
+            sections=inference.genesis_sections(
+                spec, inference.relay_public_key(homes[0].keyring_dir), accounts[0].address),
         )
         nodes = []
         for index, home in enumerate(homes):
@@ -257,6 +260,7 @@ class Localnet:
                     "status_address": f"127.0.0.1:{spec.agent_status_port(index)}",
                     "status": f"http://127.0.0.1:{spec.agent_status_port(index)}/status",
                     "log": str(home.logs_dir / "agent.log")}
+                node["executor"] = {"address": inference.executor_address(spec, index)}
             nodes.append(node)
         gateway = None
         if spec.gateway:
@@ -266,6 +270,9 @@ class Localnet:
                 "grpc": f"127.0.0.1:{spec.gateway_grpc_port()}",
                 "log": str(net.directory / "gateway" / "gateway.log"),
             }
+            if spec.providers:
+                gateway.update(inference.gateway_inference(spec, gateway["rest"],
+                                                           homes[0].root))
         providers = engine = None
         if spec.providers:
             providers = {"inference_engine": spec.inference_engine,
@@ -507,7 +514,7 @@ class Localnet:
                       "--sidecar", node["sidecar"]["address"],
                       "--sidecar-token-file", node["sidecar"]["token_file"],
                       "--status-address", node["agent"]["status_address"],
-                      "--key", VALIDATOR_KEY_NAME],
+                      "--key", VALIDATOR_KEY_NAME, *inference.agent_arguments(node)],
                 log_path=Path(node["agent"]["log"]),
                 pid_path=home.run_dir / "agent.pid")
         return self._agents[index]
@@ -660,7 +667,8 @@ class Localnet:
                 name="gateway",
                 argv=[sys.executable, "-m", "governance.main", "gateway", "serve",
                       "--node", info["node"], "--host", "127.0.0.1",
-                      "--rest-port", rest_port, "--grpc-port", grpc_port],
+                      "--rest-port", rest_port, "--grpc-port", grpc_port,
+                      *inference.gateway_arguments(info)],
                 log_path=Path(info["log"]),
                 pid_path=self.directory / "gateway" / "gateway.pid",
                 env={"PYTHONUNBUFFERED": "1"},

@@ -97,11 +97,16 @@ def genesis_validator(home: NodeHome, name: str,
 def build_genesis(chain_id: str, validators: list[GenesisValidator],
                   balances: dict[str, int], operators: dict[str, str],
                   consensus_params: dict[str, Any],
-                  params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                  params: dict[str, dict[str, Any]] | None = None,
+                  sections: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """genesis.json: CometBFT's fields plus the app's ``app_state`` (abci_app.genesis).
 
     ``params``: module -> {key: value} overrides of the modules' default params.
+    ``sections``: module -> more genesis entries (e.g. models registered from genesis).
     """
+    app_state = build_app_state(balances, params=params, operators=operators)
+    for module, section in (sections or {}).items():
+        app_state.setdefault(module, {}).update(section)
     return {
         "genesis_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "chain_id": chain_id,
@@ -109,7 +114,7 @@ def build_genesis(chain_id: str, validators: list[GenesisValidator],
         "consensus_params": consensus_params,
         "validators": [v.as_genesis_entry() for v in validators],
         "app_hash": "",
-        "app_state": build_app_state(balances, params=params, operators=operators),
+        "app_state": app_state,
     }
 
 
