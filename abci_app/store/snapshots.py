@@ -238,15 +238,16 @@ class SnapshotStore:
     def maybe_take(self, committed: CommittedState) -> None:
         """After Commit: take a snapshot every ``interval`` heights, keep the newest few.
 
-        A snapshot is a convenience for peers, not consensus: a failure to write one is
-        logged and the node goes on.
+        A snapshot is a convenience for peers, not consensus: a failure to take one (a full
+        disk, or a bug) is logged and the node goes on, since halting a validator over it
+        would cost the chain a vote for nothing.
         """
         if not self.directory or self.interval <= 0 or committed.height % self.interval:
             return
         try:
             self._take(committed)
-        except OSError as bad:
-            log.error("snapshot at height %d not written: %s", committed.height, bad)
+        except Exception:
+            log.exception("snapshot at height %d not taken", committed.height)
 
     def _take(self, committed: CommittedState) -> None:
         assert self.directory is not None
