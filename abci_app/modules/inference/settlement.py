@@ -163,6 +163,7 @@ def settle(ctx: Context, executor: str,
     paid = tuple(sorted((address, amount) for address, amount in payouts.items() if amount))
     for address, amount in paid:
         bank.send(ctx, keeper.escrow_address(), address, amount)
+        ctx.emit("settlement_payout", recipient=address, amount_nicoin=amount)
     ctx.emit("settle_tickets", executor=executor, tickets=len(items), charged_nicoin=total)
     return Settlement(len(items), total, paid)
 

@@ -178,6 +178,13 @@ class Relayed:
     def request_id(self) -> str:
         return bytes(self.ticket.request_id).hex()
 
+    def headers(self) -> dict[str, str]:
+        """What lets anyone audit this answer: its request id, ticket height, draw attempt
+        and executor (``GET /v1/race/draw`` recomputes the draw)."""
+        return {"x-race-request-id": self.request_id, "x-race-executor": self.executor,
+                "x-race-ticket-height": str(self.ticket.height),
+                "x-race-attempt": str(self.ticket.attempt)}
+
     async def chunks(self) -> AsyncIterator[sidecar_pb2.GenerateChunk]:
         """Every chunk, the first included; MidStreamError if the executor fails."""
         try:

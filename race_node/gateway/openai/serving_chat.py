@@ -104,7 +104,8 @@ class ServingChat:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             return StreamingResponse(
                 self._stream(relayed, request, top_k, include_usage),
-                media_type="text/event-stream", headers=STREAM_HEADERS)
+                media_type="text/event-stream",
+                headers={**STREAM_HEADERS, **relayed.headers()})
         return await self._whole(relayed, request, top_k)
 
     async def _stream(self, relayed: Relayed, request: ChatCompletionRequest, top_k: int,
@@ -166,4 +167,5 @@ class ServingChat:
         return JSONResponse({
             "id": completion_id("chatcmpl"), "object": "chat.completion", "created": now(),
             "model": request.model, "system_fingerprint": None, "choices": choices,
-            "usage": usage(counted.prompt_tokens, counted.completion_tokens)})
+            "usage": usage(counted.prompt_tokens, counted.completion_tokens)},
+            headers=relayed.headers())

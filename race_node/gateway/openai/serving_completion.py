@@ -98,7 +98,8 @@ class ServingCompletion:
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             return StreamingResponse(self._stream(relayed, request, k, include_usage),
-                                     media_type="text/event-stream", headers=STREAM_HEADERS)
+                                     media_type="text/event-stream",
+                                     headers={**STREAM_HEADERS, **relayed.headers()})
         return await self._whole(relayed, request, k)
 
     async def _stream(self, relayed: Relayed, request: CompletionRequest, k: int | None,
@@ -154,4 +155,5 @@ class ServingCompletion:
         return JSONResponse({
             "id": completion_id("cmpl"), "object": "text_completion", "created": now(),
             "model": request.model, "system_fingerprint": None, "choices": choices,
-            "usage": usage(counted.prompt_tokens, counted.completion_tokens)})
+            "usage": usage(counted.prompt_tokens, counted.completion_tokens)},
+            headers=relayed.headers())
