@@ -8,7 +8,10 @@ must run the same wiring, so changing anything here is a chain upgrade.
   hook from its ``end_block``, so every module whose ``end_block`` must see the new
   epoch's values comes after it. The beacon comes before epochs: when a round ends in an
   epoch's last block, the end-of-epoch subscribers already see its output
-  (docs/beacon.md, "Rounds and epochs").
+  (docs/beacon.md, "Rounds and epochs"). The race module comes after the beacon (an
+  output finalized in a block the race module closes a cycle in is not "after" that
+  cycle) and before epochs: when a cycle's boundary falls in an epoch's last block, the
+  end-of-epoch subscribers (pricing's weighted median) already see the new weights.
 * After every ``end_block``, the staking module's queued power changes become the
   block's ``validator_updates`` (:meth:`abci_app.app.RaceApp.finalize_block`): a power
   change made in an end-of-epoch hook reaches CometBFT in the same block.
@@ -34,6 +37,7 @@ from abci_app.modules import (
     models,
     params,
     pricing,
+    race,
     staking,
 )
 
@@ -48,11 +52,12 @@ INSTALLED_MODULES: tuple[Module, ...] = (
     gov.MODULE,
     beacon.MODULE,
     inference.MODULE,
+    race.MODULE,
 )
 
 END_BLOCK_ORDER: tuple[str, ...] = (
-    "auth", "bank", "staking", "params", "beacon", "epochs", "pricing", "models", "gov",
-    "inference",
+    "auth", "bank", "staking", "params", "beacon", "race", "epochs", "pricing", "models",
+    "gov", "inference",
 )
 
 
@@ -66,10 +71,10 @@ def hooks() -> Hooks:
         # when it closes without executing.
         proposal_submitted=(models.MODULE.after_proposal_submitted,),
         proposal_closed=(models.MODULE.after_proposal_closed,),
-        # Whitepaper Appendix B: the beacon's output seeds the Race and every draw on
-        # chain; their modules subscribe here (none yet).
+        # Whitepaper Appendix B: the beacon's output seeds the Race and draws the proof
+        # samples (docs/race.md, "The cycle").
         beacon_round_started=(),
-        beacon_output=(),
+        beacon_output=(race.MODULE.after_beacon_output,),
     )
 
 
