@@ -26,6 +26,7 @@ from governance import (
     node_cli,
     price_cli,
     query_cli,
+    race_cli,
     relay_cli,
     tx_cli,
 )
@@ -62,6 +63,8 @@ app.add_typer(agent_cli.app, name="agent")
 app.add_typer(beacon_cli.app, name="beacon")
 app.add_typer(apikey_cli.app, name="apikey")
 app.add_typer(relay_cli.app, name="relay")
+app.add_typer(race_cli.app, name="race")
+app.add_typer(race_cli.provider_app, name="provider")
 
 
 def _add_optional_groups(root: typer.Typer) -> None:

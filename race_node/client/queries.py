@@ -23,6 +23,7 @@ from abci_app.modules.beacon.errors import DEAL_NOT_FOUND, ROUND_NOT_FOUND
 from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
 from abci_app.modules.inference.errors import KEY_NOT_FOUND, MODEL_NOT_SERVABLE
 from abci_app.modules.models.errors import MODEL_NOT_FOUND
+from abci_app.modules.race.errors import CYCLE_NOT_FOUND
 from race_node.client.rpc import CometRPC, RPCError
 from race_protocol.errors import ErrorCode
 from race_protocol.gen.race.v1 import (
@@ -64,7 +65,8 @@ def _codes(*named: ErrorCode) -> frozenset[int]:
 
 # Refusals that mean "no such thing" (for HTTP 404 / gRPC NOT_FOUND).
 NOT_FOUND_CODES = _codes(auth_errors.ACCOUNT_NOT_FOUND, MODEL_NOT_FOUND, PROPOSAL_NOT_FOUND,
-                         ROUND_NOT_FOUND, DEAL_NOT_FOUND, KEY_NOT_FOUND, MODEL_NOT_SERVABLE)
+                         ROUND_NOT_FOUND, DEAL_NOT_FOUND, KEY_NOT_FOUND, MODEL_NOT_SERVABLE,
+                         CYCLE_NOT_FOUND)
 # Refusals that mean "the request was malformed" (HTTP 400 / gRPC INVALID_ARGUMENT).
 BAD_REQUEST_CODES = _codes(UNKNOWN_QUERY_PATH, BAD_QUERY, UNKNOWN_MODULE, UNKNOWN_PARAM,
                            auth_errors.INVALID_ADDRESS, bank_errors.INVALID_ADDRESS)
@@ -206,6 +208,21 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
     QueryMethod("InferenceParams", inference_pb2.QueryInferenceParamsRequest,
                 inference_pb2.QueryInferenceParamsResponse, lambda r: "/inference/params",
                 _params),
+    QueryMethod("RaceStatus", query_pb2.QueryRaceStatusRequest,
+                query_pb2.QueryRaceStatusResponse, lambda r: "/race/status"),
+    QueryMethod("RaceCycle", query_pb2.QueryRaceCycleRequest, query_pb2.QueryRaceCycleResponse,
+                lambda r: f"/race/cycle/{r.cycle}"),
+    QueryMethod("RaceResults", query_pb2.QueryRaceResultsRequest,
+                query_pb2.QueryRaceResultsResponse, lambda r: f"/race/results/{r.cycle}"),
+    QueryMethod("RaceSamples", query_pb2.QueryRaceSamplesRequest,
+                query_pb2.QueryRaceSamplesResponse,
+                lambda r: f"/race/samples/{r.cycle}/{r.operator}"),
+    QueryMethod("RaceProviders", query_pb2.QueryRaceProvidersRequest,
+                query_pb2.QueryRaceProvidersResponse, lambda r: "/race/providers"),
+    QueryMethod("RaceProvider", query_pb2.QueryRaceProviderRequest,
+                query_pb2.QueryRaceProviderResponse, lambda r: f"/race/provider/{r.operator}"),
+    QueryMethod("RaceParams", query_pb2.QueryRaceParamsRequest,
+                query_pb2.QueryRaceParamsResponse, lambda r: "/race/params", _params),
 )}
 
 
@@ -238,7 +255,8 @@ class ChainQueries:
         spec = METHODS[method]
         if request is None:
             request = spec.request_type()
-        for field in ("voter", "id", "address", "key_hash", "owner", "model", "public_key"):
+        for field in ("voter", "id", "address", "key_hash", "owner", "model", "public_key",
+                      "operator"):
             if spec.request_type.DESCRIPTOR.fields_by_name.get(field) is not None:
                 check_path_segment(getattr(request, field), field)
         path = spec.abci_path(request)

@@ -47,6 +47,7 @@ from race_node.gateway.broadcast import (
 )
 from race_node.gateway.inference_routes import add_inference_routes
 from race_node.gateway.proto_schema import message_schemas, schema_ref
+from race_node.gateway.race_routes import add_race_routes
 from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
 
 JSON = dict[str, Any]
@@ -269,6 +270,7 @@ def chain_router(queries: ChainQueries,
         return answer("BeaconParams")
 
     add_inference_routes(router, answer)
+    add_race_routes(router, answer)
 
     @router.post("/race/tx/v1/txs", tags=["tx"], summary="Broadcast a signed tx",
                 responses=ok("BroadcastTx"))
