@@ -40,6 +40,7 @@ from gpu_sidecar.inference.upstream import (
     UpstreamInferenceServicer,
     upstream_inference_registration,
 )
+from gpu_sidecar.race.priority import InferenceActivity
 from gpu_sidecar.server import (
     DEFAULT_SIDECAR_ADDRESS,
     SidecarSecurity,
@@ -71,11 +72,14 @@ app = typer.Typer(
 )
 
 
-def _race_registration(device: str | None, dtype: str | None,
-                       race_config: str | None) -> Callable[[grpc.aio.Server], None] | None:
+def _race_registration(device: str | None, dtype: str | None, race_config: str | None,
+                       activity: InferenceActivity | None = None,
+                       ) -> Callable[[grpc.aio.Server], None] | None:
     """The RaceEngine service, when this install has it.
 
-    With ``race_config`` the engine first computes a few nonces of that config, so a
+    The engine waits between batches while ``activity`` counts inference calls in flight
+    (whitepaper section 4: user requests first). With ``race_config`` the engine first
+    computes a few nonces of that config, so a
     sidecar that cannot run the Race it is provisioned for fails at start, not during a
     Race, and the first Race does not pay the engine's one-off set-up.
     """
@@ -85,7 +89,7 @@ def _race_registration(device: str | None, dtype: str | None,
         typer.echo(f"race sidecar: RaceEngine unavailable ({exc}); serving inference only",
                    err=True)
         return None
-    engine = RaceEngine(device, dtype)
+    engine = RaceEngine(device, dtype, activity=activity)
     if race_config is not None:
         started = time.perf_counter()
         engine.recompute(NAMED_CONFIGS[race_config], WARM_UP_SEED, node_seed(WARM_UP_SEED),
@@ -181,6 +185,8 @@ def serve(
     except SidecarSecurityError as exc:
         raise typer.BadParameter(str(exc)) from exc
     registrations: list[Callable[[grpc.aio.Server], None]] = []
+    # User requests in flight on this sidecar: its Race waits for them between batches.
+    activity = InferenceActivity()
     engine = None
     upstream = None
     if inference and inference_upstream is not None:
@@ -195,7 +201,8 @@ def serve(
                 ca_cert=inference_upstream_ca))
         except UpstreamConfigError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        registrations.append(upstream_inference_registration(upstream))
+        registrations.append(activity.track(upstream_inference_registration(upstream)))
+        registrations.append(activity.watch_upstream(upstream.upstream))
     elif inference:
         try:
             specs = [parse_model_option(option) for option in model or []]
@@ -207,9 +214,9 @@ def serve(
         except ModelConfigError as exc:
             raise typer.BadParameter(str(exc)) from exc
         engine = InferenceEngine.start(specs)
-        registrations.append(inference_engine_registration(engine))
+        registrations.append(activity.track(inference_engine_registration(engine)))
     if race:
-        race_registration = _race_registration(race_device, race_dtype, race_config)
+        race_registration = _race_registration(race_device, race_dtype, race_config, activity)
         if race_registration is not None:
             registrations.append(race_registration)
     if not registrations:

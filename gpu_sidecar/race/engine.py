@@ -5,6 +5,9 @@
   nonces are reported as soon as their batch finishes; no batch starts after the deadline
   and no nonce from a batch that finished after it is reported.
 * Appendix A, Validation: the same pipeline recomputes given nonces (any batch size, dtype).
+* Whitepaper section 4, "The Task": user requests come first. With an
+  :class:`~gpu_sidecar.race.priority.InferenceActivity`, no batch starts while an inference
+  call is in flight on this sidecar; the wait is counted in ``RaceProgress.paused_s``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 
 from gpu_sidecar.race.inputs import NonceKeys
 from gpu_sidecar.race.model import NonceInputs, RaceTransformer, build_nonce_inputs
+from gpu_sidecar.race.priority import InferenceActivity
 from gpu_sidecar.race.torch_weights import torch_weights
 from gpu_sidecar.race.weights import numpy_tensor, target_vector, weight_layout
 from race_protocol.race.config import DISTANCE_SCALE, RaceConfig
@@ -122,6 +126,8 @@ class RaceProgress:
     next_nonce: int = 0
     finished: bool = False
     stopped_reason: str = ""
+    # Seconds the race waited for user requests to finish (whitepaper section 4).
+    paused_s: float = 0.0
 
     @property
     def nonces_per_s(self) -> float:
@@ -137,8 +143,11 @@ class RaceEngine:
     """Runs the Race and validations on one device; one model per (config, race seed) cached."""
 
     def __init__(self, device: str | None = None, dtype: str | None = None,
-                 compile_forward: bool | None = None) -> None:
+                 compile_forward: bool | None = None,
+                 activity: InferenceActivity | None = None) -> None:
         self.device = resolve_device(device)
+        # User requests on this sidecar, which a race waits for between batches.
+        self.activity = activity
         self.dtype = resolve_dtype(dtype, self.device)
         self.compile_forward = (self.device.type == "cuda") if compile_forward is None \
             else compile_forward
@@ -261,6 +270,11 @@ class RaceEngine:
                 if stop is not None and stop.is_set():
                     progress.stopped_reason = "stopped"
                     break
+                if self.activity is not None:
+                    progress.paused_s += self.activity.wait_until_idle(deadline, stop)
+                    if time.monotonic() >= deadline:
+                        progress.stopped_reason = "deadline"
+                        break
                 inputs = pending.result()
                 pending = prefetch()
                 distances = self._run(model, inputs)
