@@ -16,6 +16,7 @@ from race_node.agent.beacon import beacon_duty
 from race_node.agent.config import AgentConfig
 from race_node.agent.executor.install import install_executor
 from race_node.agent.heartbeat import heartbeat_duty
+from race_node.agent.race import race_duty
 from race_node.client.broadcast import Signer
 from race_node.client.keyring import Keyring, KeyringError
 from race_node.client.sidecar import SidecarClient
@@ -25,8 +26,8 @@ log = logging.getLogger("race.agent")
 
 
 def build_agent(config: AgentConfig) -> NodeAgent:
-    """The agent with the operator's key and the duties this release has: the heartbeat and
-    the beacon."""
+    """The agent with the operator's key and the duties this release has: the heartbeat, the
+    beacon and the Race."""
     keyring = Keyring(NodeHome(config.home).keyring_dir)
     try:
         signer = Signer.from_keyring(keyring, config.key_name)
@@ -40,6 +41,7 @@ def build_agent(config: AgentConfig) -> NodeAgent:
     agent.on_block(beacon_duty(config.agent_dir), name="beacon")
     if config.executor_address is not None and sidecar is not None:
         install_executor(agent, config, sidecar)
+    agent.on_block(race_duty(config.agent_dir), name="race")
     return agent
 
 

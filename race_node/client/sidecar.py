@@ -12,7 +12,7 @@ sidecar is found again as soon as the caller retries (callers pace retries with
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -173,3 +173,34 @@ class SidecarClient:
                                                    metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
             raise await self._failed("Generate", error) from error
+
+    # --- RaceEngine (whitepaper Appendix A) ---------------------------------------------
+
+    async def start_race(self, request: pb.StartRaceRequest) -> AsyncIterator[pb.RaceEvent]:
+        """RaceEngine.StartRace: the race's events (started, progress, hits, finished) as
+        they come. The race runs on the sidecar until its deadline whether or not the
+        caller keeps reading; :meth:`race_result` fetches its hits later."""
+        try:
+            async for event in self.race().StartRace(request, metadata=self._metadata):
+                yield event
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("StartRace", error) from error
+
+    async def race_result(self, race_id: str) -> pb.RaceResult:
+        """RaceEngine.GetRaceResult: the hits and counters of a running or finished race
+        (NOT_FOUND when the sidecar has never run it, or restarted since)."""
+        try:
+            return await self.race().GetRaceResult(pb.GetRaceResultRequest(race_id=race_id),
+                                                   timeout=self.timeout,
+                                                   metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("GetRaceResult", error) from error
+
+    async def validate_nonces(self, request: pb.ValidateNoncesRequest,
+                              timeout: float = 600.0) -> pb.ValidateNoncesResponse:
+        """RaceEngine.ValidateNonces: recompute another node's nonces and judge them."""
+        try:
+            return await self.race().ValidateNonces(request, timeout=timeout,
+                                                    metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("ValidateNonces", error) from error
