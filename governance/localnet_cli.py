@@ -202,7 +202,8 @@ def init(
              "(status on base+10i+6); default: on. --no-providers: the chain only")] = None,
     inference_engine: Annotated[str | None, typer.Option(
         help=f"{' or '.join(INFERENCE_ENGINES)}: one vLLM engine (port base+7) behind every "
-             "sidecar (default), or one per sidecar (4-5 GiB of memory each)")] = None,
+             "sidecar (default), one per sidecar (4-5 GiB of memory each), or none (the "
+             "sidecars only race)")] = None,
     model: Annotated[str | None, typer.Option(
         help="the model the providers serve: a folder of .cache/models (default "
              "SmolLM2-135M-Instruct) or a path")] = None,

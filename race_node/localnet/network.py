@@ -52,8 +52,9 @@ from race_node.localnet.providers import (
     read_token,
     write_token,
 )
+from race_node.localnet.race_params import localnet_race_params
 from race_node.localnet.spec import PORTS_PER_NODE, LocalnetSpec
-from race_node.node.genesis_params import check_genesis_params
+from race_node.node.genesis_params import check_genesis_params, merge_params
 from race_node.node.home import NodeConfigError, NodeHome
 from race_node.node.init import (
     build_genesis,
@@ -200,7 +201,11 @@ class Localnet:
         # Checked before anything is written: a refused param or a missing model leaves
         # DIR as it was.
         spec = spec.with_overrides(params=check_genesis_params(spec.params))
-        model_option = spec.model_option() if spec.providers else None
+        # A short Race cycle for the sidecars' work function, unless the spec says otherwise.
+        genesis_params = check_genesis_params(
+            merge_params(localnet_race_params(spec.race_config), spec.params))
+        model_option = (spec.model_option()
+                        if spec.providers and spec.inference_engine != "none" else None)
         if net.directory.exists() and any(net.directory.iterdir()):
             if not overwrite:
                 raise LocalnetError(f"{net.directory} is not empty; pass --overwrite to "
@@ -224,7 +229,7 @@ class Localnet:
              **{a.address: spec.validator_balance_nicoin for a in accounts}},
             {operator_key(v): a.address for v, a in zip(validators, accounts, strict=True)},
             default_consensus_params(homes[0]),
-            params=spec.params,
+            params=genesis_params,
             sections=inference.genesis_sections(
                 spec, inference.relay_public_key(homes[0].keyring_dir), accounts[0].address),
         )
@@ -488,6 +493,8 @@ class Localnet:
             inference = (["--inference-upstream", engine["address"],
                           "--inference-upstream-token-env", UPSTREAM_TOKEN_ENV]
                          if engine is not None else ["--model", providers["model_option"]])
+            if providers["inference_engine"] == "none":
+                inference = ["--no-inference"]
             home = self.home(index)
             self._sidecars[index] = ManagedProcess(
                 name="sidecar",

@@ -31,7 +31,7 @@ ENGINE_OFFSET = 7
 TOML_TABLES = ("localnet", "params")
 DEFAULT_BALANCE_NICOIN = 1_000_000 * 10**9  # 1,000,000 icoin per validator account
 
-INFERENCE_ENGINES = ("shared", "dedicated")
+INFERENCE_ENGINES = ("shared", "dedicated", "none")
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
 # Lean enough for one CPU engine shared by four providers on 2 cores and 24 GiB: a small
 # KV cache, few sequences at once, short answers (ModelSpec fields, docs/inference.md).
@@ -62,7 +62,8 @@ class LocalnetSpec:
     # Every validator a provider: its own sidecar (base+10i+5) and agent (status on +6).
     providers: bool = True
     # "shared": one vLLM engine process (base+7) behind every node's sidecar;
-    # "dedicated": each node's sidecar runs its own (4-5 GiB of memory per node).
+    # "dedicated": each node's sidecar runs its own (4-5 GiB of memory per node);
+    # "none": the sidecars race and serve no inference (Race tests and benches).
     inference_engine: str = "shared"
     # a folder name under the models directory ($RACE_MODELS_DIR or .cache/models), or a path
     model: str = DEFAULT_MODEL
