@@ -3,6 +3,8 @@ every request routed there (the TCP and HTTP/2 set-up is paid once, not per requ
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from race_protocol.gen.race.v1 import inference_pb2 as pb
@@ -27,6 +29,29 @@ class ExecutorChannels:
                 ("grpc.max_reconnect_backoff_ms", 2000),
             ])
         return pb_grpc.ExecutorStub(channel)
+
+    async def connected(self, endpoint: str, timeout: float) -> bool:
+        """Whether a connection to ``endpoint`` is up or comes up within ``timeout``
+        seconds. A refused connection (the executor is down) answers False at once; a
+        host that does not answer is given up on after ``timeout``, not after gRPC's own
+        connect timeout (20 s)."""
+        self.stub(endpoint)
+        channel = self._channels[endpoint]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            state = channel.get_state(try_to_connect=True)
+            if state is grpc.ChannelConnectivity.READY:
+                return True
+            if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+                         grpc.ChannelConnectivity.SHUTDOWN):
+                return False
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(channel.wait_for_state_change(state), left)
+            except TimeoutError:
+                return False
 
     def execute(self, endpoint: str, request: pb.ExecuteRequest,
                 timeout: float | None = None) -> grpc.aio.UnaryStreamCall:

@@ -67,12 +67,14 @@ _RETRY_CODES = frozenset({
 class RelaySettings:
     """``max_attempts``: executors tried before the first token. ``rate_per_second`` and
     ``rate_burst``: each key's request rate. ``first_token_timeout_s``: how long an
-    executor may take to its first token before the next draw is tried."""
+    executor may take to its first token before the next draw is tried;
+    ``connect_timeout_s``: how long a connection to it may take to come up."""
 
     max_attempts: int = 4
     rate_per_second: float = 50.0
     rate_burst: int = 100
     first_token_timeout_s: float = 120.0
+    connect_timeout_s: float = 2.0
 
 
 class MidStreamError(Exception):
@@ -351,9 +353,14 @@ class Relay:
             if executor is None or executor in failed:
                 continue
             tried += 1
+            endpoint = route.endpoints[executor]
+            if not await self.channels.connected(endpoint, self.settings.connect_timeout_s):
+                failed.add(executor)
+                last_error = f"{executor} at {endpoint} does not accept connections"
+                continue
             ticket.executor = executor
             ticket_bytes, signature = sign_ticket(self.relay_key, chain_id, ticket)
-            call = self.channels.execute(route.endpoints[executor], pb.ExecuteRequest(
+            call = self.channels.execute(endpoint, pb.ExecuteRequest(
                 ticket=ticket_bytes, signature=signature, request=request))
             try:
                 first = await asyncio.wait_for(call.read(),
