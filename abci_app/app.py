@@ -130,9 +130,13 @@ class RaceApp:
         return Context("query", info, Overlay(reader, read_only=True), self.registry)
 
     def _invariants(self, ctx: Context, data: bytes) -> dict[str, Any]:
-        """``/app/invariants``: broken invariants of a page of modules (default: all), in
-        installation order; ``key`` names the first module of the page."""
+        """``/app/invariants``: broken invariants of every module (``{"broken"}``), or,
+        when ``data`` asks for a page, of that page of modules in installation order
+        (``key`` names the first), with ``modules`` and ``pagination``. Either way the
+        query's row budget bounds the work."""
         names = self.registry.names()
+        if not data:
+            return {"broken": self.registry.check_invariants(ctx)}
         page = page_request(data, default_limit=len(names))
         if page.key and page.key not in names:
             raise BAD_QUERY(f"no module {page.key!r}; modules: {', '.join(names)}")

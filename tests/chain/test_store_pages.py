@@ -4,8 +4,10 @@ reader stops a query past its budget."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abci_app.modules.gov.tables import DEPOSITS
@@ -17,11 +19,19 @@ DEPOSITORS = st.sampled_from([f"race1{c}" for c in "abcdefgh"])
 KEYS = st.tuples(PROPOSALS, DEPOSITORS)
 
 
-def _committed(rows: dict[tuple[int, str], int]) -> CommittedState:
-    committed = CommittedState(None)
-    writes = {DEPOSITS: {key: {"amount_nicoin": amount} for key, amount in rows.items()}}
-    committed.commit(PendingCommit(1, writes, 0, b"\x00" * 32))  # type: ignore[arg-type]
-    return committed
+def _commit_exactly(committed: CommittedState, rows: dict[tuple[int, str], int]) -> None:
+    """Make ``rows`` the table's committed rows (the hash is not under test here)."""
+    writes: dict = {key: None for key, _ in committed.all_rows(DEPOSITS)}
+    writes.update({key: {"amount_nicoin": amount} for key, amount in rows.items()})
+    committed.commit(PendingCommit(committed.height + 1, {DEPOSITS: writes}, 0, b"\x00" * 32))
+
+
+@pytest.fixture(scope="module")
+def committed() -> Iterator[CommittedState]:
+    """One in-memory store for every example (creating the schema is the slow part)."""
+    store = CommittedState(None)
+    yield store
+    store.close()
 
 
 @given(committed_rows=st.dictionaries(KEYS, st.integers(1, 9), max_size=20),
@@ -29,11 +39,12 @@ def _committed(rows: dict[tuple[int, str], int]) -> CommittedState:
        prefix=st.one_of(st.just(()), st.tuples(PROPOSALS)),
        start=st.one_of(st.none(), st.tuples(PROPOSALS), KEYS),
        limit=st.one_of(st.none(), st.integers(0, 12)))
-@settings(max_examples=120, deadline=None, database=None)
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_paged_scan_is_a_slice_of_the_full_scan(
-        committed_rows: dict, pending: dict, prefix: tuple, start: tuple | None,
-        limit: int | None) -> None:
-    committed = _committed(committed_rows)
+        committed: CommittedState, committed_rows: dict, pending: dict, prefix: tuple,
+        start: tuple | None, limit: int | None) -> None:
+    _commit_exactly(committed, committed_rows)
     block = Overlay(committed)
     for key, amount in pending.items():
         block.put(DEPOSITS, key, None if amount is None else {"amount_nicoin": amount})
@@ -44,14 +55,12 @@ def test_a_paged_scan_is_a_slice_of_the_full_scan(
     paged = list(tx.scan(DEPOSITS, prefix, start, limit))
 
     assert paged == (full if limit is None else full[:limit])
-    committed.close()
 
 
-def test_a_metered_reader_refuses_past_its_budget() -> None:
-    committed = _committed({(1, f"race1{c}"): 1 for c in "abcdef"})
+def test_a_metered_reader_refuses_past_its_budget(committed: CommittedState) -> None:
+    _commit_exactly(committed, {(1, f"race1{c}"): 1 for c in "abcdef"})
     view = Overlay(MeteredReader(committed, 4), read_only=True)
 
     assert len(list(view.scan(DEPOSITS, (1,), limit=4))) == 4
     with pytest.raises(ReadBudgetExceeded):
         view.get(DEPOSITS, (1, "race1a"))
-    committed.close()
