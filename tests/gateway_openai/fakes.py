@@ -88,6 +88,7 @@ class FakeView:
         self.height = 10
         self.chain_id = CHAIN_ID
         self.keys: dict[bytes, pb.ApiKey] = {}
+        self.relays: set[bytes] = set()
         self.routes = {MODEL: ModelRoute(
             height=10, model=pb.InferenceModel(id=MODEL, units_of_compute_per_token=1,
                                                max_context=max_context,
@@ -120,6 +121,9 @@ class FakeView:
 
     async def key(self, key_hash: bytes) -> KeyState:
         return KeyState(self.height, self.keys.get(key_hash))
+
+    async def relay_registered(self, public_key: bytes) -> bool:
+        return public_key in self.relays
 
     async def models(self) -> list[pb.InferenceModel]:
         return [route.model for route in self.routes.values()]
