@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -190,18 +191,21 @@ def chunk_openings(operator: str, cycle: int, openings: list[tuple[int, Opening]
     return groups
 
 
-def _header_time(rpc: CometRPC, height: int) -> float:
-    header = rpc.block(height)["block"]["header"]
-    return datetime.fromisoformat(header["time"][:26].rstrip("Z") + "+00:00").timestamp()
+def _seconds(header_time: str) -> float:
+    return datetime.fromisoformat(header_time[:26].rstrip("Z") + "+00:00").timestamp()
 
 
 def observed_block_time(rpc: CometRPC, height: int) -> float:
-    """Seconds per block over the last :data:`BLOCK_TIME_WINDOW` blocks up to ``height``."""
+    """Seconds per block: the median gap between the last :data:`BLOCK_TIME_WINDOW` blocks
+    up to ``height`` (a median, so a stretch the chain was stopped for does not count)."""
     first = max(1, height - BLOCK_TIME_WINDOW)
     if height <= first:
         return DEFAULT_BLOCK_TIME_S
-    spent = _header_time(rpc, height) - _header_time(rpc, first)
-    return spent / (height - first) if spent > 0 else DEFAULT_BLOCK_TIME_S
+    metas = rpc.call("blockchain", minHeight=str(first), maxHeight=str(height))["block_metas"]
+    times = sorted(_seconds(meta["header"]["time"]) for meta in metas)
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    return statistics.median(gaps) if gaps and statistics.median(gaps) > 0 \
+        else DEFAULT_BLOCK_TIME_S
 
 
 class RaceRunner:
@@ -318,10 +322,18 @@ class RaceRunner:
         try:
             first = await anext(events)
         except SidecarError as exc:
-            if exc.code is grpc.StatusCode.FAILED_PRECONDITION and \
-                    await self._race_known(sidecar, record.race_id):
-                record.started = True  # a restarted agent finds its race still running
-                return
+            if exc.code is grpc.StatusCode.FAILED_PRECONDITION:
+                if await self._race_known(sidecar, record.race_id):
+                    record.started = True  # a restarted agent finds its race still running
+                    return
+                # An earlier cycle's race outlived its window (the chain was stopped, or a
+                # deadline was long): its cycle is over, so stop it and race this one.
+                stale = (await sidecar.engine_info()).running_race_id
+                if stale and stale != record.race_id:
+                    log.warning("cycle %d: stopping race %s, left over from an earlier "
+                                "cycle", cycle.cycle, stale)
+                    await sidecar.stop_race(stale)
+                    return  # started at the next height
             self._once(f"start/{cycle.cycle}/{exc.code}", logging.WARNING,
                        "cycle %d: the sidecar did not start the race: %s", cycle.cycle, exc)
             return

@@ -204,3 +204,20 @@ class SidecarClient:
                                                     metadata=self._metadata)
         except grpc.aio.AioRpcError as error:
             raise await self._failed("ValidateNonces", error) from error
+
+    async def stop_race(self, race_id: str) -> pb.RaceResult:
+        """RaceEngine.StopRace: stop a running race early; its hits so far."""
+        try:
+            return await self.race().StopRace(pb.StopRaceRequest(race_id=race_id),
+                                              timeout=60.0, metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("StopRace", error) from error
+
+    async def engine_info(self) -> pb.RaceEngineInfo:
+        """RaceEngine.GetRaceEngineInfo: device, speed, and the race running now."""
+        try:
+            return await self.race().GetRaceEngineInfo(pb.GetRaceEngineInfoRequest(),
+                                                       timeout=self.timeout,
+                                                       metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("GetRaceEngineInfo", error) from error
