@@ -176,7 +176,7 @@ def main() -> None:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="race-gateway-bench-")) / "net"
     net = bring_up(directory) if created else Localnet(directory)
     try:
-        key = race("apikey", "create", "--from", "validator", "--budget", "100icoin",
+        key = race("apikey", "create", "--from", "developer", "--budget", "100icoin",
                    "--home", str(net.home(0).root))
         paths = Paths(net, key["api_key"], args.max_tokens)
         result = asyncio.run(measure(paths, requests, rounds, args.concurrency, alone))

@@ -158,7 +158,7 @@ def _next_steps(net: Localnet, seconds: float) -> None:
         lines.append(f"  curl {gateway['rest']}/race/pricing/v1/price      "
                      f"(the gateway; gRPC on {gateway['grpc']})")
     if gateway is not None and gateway.get("openai"):
-        lines.append(f"  race apikey create --from validator --budget 10icoin --home {home0}"
+        lines.append(f"  race apikey create --from developer --budget 10icoin --home {home0}"
                      "   (prints an API key once)")
         lines.append(f"  then any OpenAI client with base_url={gateway['openai']} and that "
                      "api_key (README.md, \"Inference\")")

@@ -7,6 +7,9 @@
   gateway signs tickets with it (``race gateway serve --relay-key validator``).
 * Each node's agent serves the executor endpoint on its ``EXECUTOR_OFFSET`` port; the
   gateway's gRPC inference service takes node0's ``INFERENCE_GRPC_OFFSET`` port.
+* node0's keyring holds a funded ``developer`` key for API keys: the ``validator`` keys
+  sign their agents' txs all the time, and a second signer of the same key would race
+  them for sequence numbers.
 
 Localnets created before this keep working without it: every addition is read from the
 manifest only when present.
@@ -25,6 +28,7 @@ from race_node.localnet.spec import PORTS_PER_NODE, LocalnetSpec
 EXECUTOR_OFFSET = 8
 INFERENCE_GRPC_OFFSET = 9
 RELAY_KEY_NAME = "validator"
+DEVELOPER_KEY_NAME = "developer"
 # One unit of compute per token for the localnet's small model; at the genesis price of
 # 1000 nicoin per unit a token costs 1 uicoin.
 UNITS_OF_COMPUTE_PER_TOKEN = 1
@@ -65,6 +69,14 @@ def genesis_sections(spec: LocalnetSpec, relay_key: bytes, relay_owner: str
         sections["inference"] = {"relays": [{"public_key": relay_key.hex(),
                                              "owner": relay_owner}]}
     return sections
+
+
+def developer_balance(spec: LocalnetSpec, keyring_dir: Path) -> dict[str, int]:
+    """A funded ``developer`` key in node0's keyring (with providers only)."""
+    if not spec.providers:
+        return {}
+    keyring = Keyring(keyring_dir)
+    return {keyring.add(DEVELOPER_KEY_NAME).address: spec.validator_balance_nicoin}
 
 
 def executor_address(spec: LocalnetSpec, index: int) -> str:

@@ -226,6 +226,7 @@ class Localnet:
         genesis = build_genesis(
             spec.chain_id, validators,
             {**(extra_balances or {}),
+             **inference.developer_balance(spec, homes[0].keyring_dir),
              **{a.address: spec.validator_balance_nicoin for a in accounts}},
             {operator_key(v): a.address for v, a in zip(validators, accounts, strict=True)},
             default_consensus_params(homes[0]),

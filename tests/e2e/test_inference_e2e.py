@@ -80,7 +80,7 @@ class Network:
         return openai.OpenAI(base_url=self.base_url, api_key=api_key)
 
     def new_key(self, budget: str = "50icoin", *extra: str) -> dict[str, Any]:
-        return race("apikey", "create", "--from", "validator", "--budget", budget, *extra,
+        return race("apikey", "create", "--from", "developer", "--budget", budget, *extra,
                     "--home", str(self.net.home(0).root))
 
     def key(self, key_hash: str) -> dict[str, Any]:
@@ -227,7 +227,7 @@ def test_each_refusal_raises_the_matching_exception(network: Network, api_key: d
 def test_a_revoked_key_is_refused(network: Network) -> None:
     key = network.new_key("1icoin")
     assert chat(network.client(key["api_key"])).choices
-    race("apikey", "revoke", key["key_hash"], "--from", "validator",
+    race("apikey", "revoke", key["key_hash"], "--from", "developer",
          "--home", str(network.net.home(0).root))
     time.sleep(2.5)  # the gateway's view refreshes with the next blocks
     with pytest.raises(openai.AuthenticationError, match="revoked"):
