@@ -19,6 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from race_node.gateway.openai.api import OpenAIGateway, mount_openai
+from race_node.gateway.openai.grpc_service import InferenceServer
 from race_node.gateway.openai.relay import Relay, RelaySettings
 from race_node.inference.view import KeyState, ModelRoute
 from race_protocol.gen.race.v1 import inference_pb2 as pb
@@ -163,10 +164,16 @@ class ExecutorServers:
 class GatewayServer:
     """The real gateway app (OpenAI routes and relay) on a loopback port, in a thread."""
 
-    def __init__(self, view: FakeView, settings: RelaySettings | None = None) -> None:
+    def __init__(self, view: FakeView, settings: RelaySettings | None = None,
+                 grpc_address: str | None = None) -> None:
         self.relay = Relay(view, key_from_seed(777), settings)  # type: ignore[arg-type]
         app = FastAPI()
-        mount_openai(app, OpenAIGateway(self.relay))
+        gateway = OpenAIGateway(self.relay)
+        if grpc_address is not None:
+            self.grpc = InferenceServer(self.relay, grpc_address)
+            gateway.extra_startup.append(self.grpc.start)
+            gateway.extra_shutdown.append(self.grpc.close)
+        mount_openai(app, gateway)
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                 lifespan="on")
         self.server = uvicorn.Server(config)

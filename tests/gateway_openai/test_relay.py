@@ -8,10 +8,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import grpc
 import openai
 import pytest
 
 from race_node.gateway.openai.relay import RelaySettings
+from race_protocol.gen.race.v1 import inference_pb2 as pb
+from race_protocol.gen.race.v1 import inference_pb2_grpc as pb_grpc
+from race_protocol.gen.race.v1 import sidecar_pb2
 from race_protocol.inference.draw import draw_executor, draw_seed
 from tests.gateway_openai.fakes import (
     MODEL,
@@ -203,3 +207,24 @@ def test_a_client_that_goes_away_stops_the_executor(executors) -> None:
                 break
             time.sleep(0.1)
     assert slow.cancelled == 1
+
+
+def test_grpc_users_get_the_same_relay(executors) -> None:
+    executors.add("race1a")
+    view = FakeView(executors.endpoints)
+    view.add_key(SECRET)
+    with GatewayServer(view, grpc_address="127.0.0.1:0") as server:
+        address = f"127.0.0.1:{server.grpc.port}"
+        request = sidecar_pb2.GenerateRequest(model=MODEL, prompt="hi",
+                                              sampling=sidecar_pb2.SamplingParams(max_tokens=3))
+        with grpc.insecure_channel(address) as channel:
+            stub = pb_grpc.InferenceStub(channel)
+            chunks = list(stub.GenerateStream(request, metadata=(
+                ("authorization", f"Bearer {SECRET}"),)))
+            with pytest.raises(grpc.RpcError) as refused:
+                list(stub.GenerateStream(request, metadata=(
+                    ("authorization", "Bearer race-unknown"),)))
+            models = stub.ListModels(pb.QueryInferenceModelsRequest())
+    assert "".join(c.text for c in chunks) == "Hello there,"
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert [m.id for m in models.models] == [MODEL]
