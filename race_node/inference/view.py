@@ -30,6 +30,9 @@ log = logging.getLogger("race.inference.view")
 DEFAULT_MAX_STALENESS = 2
 # Keys and models used within this many seconds are refreshed at every new block.
 HOT_SECONDS = 60.0
+# Keys remembered at most (unknown ones included); past it the least recently used half
+# is forgotten, so a flood of made-up keys cannot grow the view without bound.
+MAX_KEYS = 100_000
 T = TypeVar("T")
 
 
@@ -264,6 +267,10 @@ class ChainView:
         return value
 
     def _store_key(self, key_hash: bytes, state: KeyState) -> None:
+        if len(self._keys) >= MAX_KEYS:
+            by_use = sorted(self._keys.items(), key=lambda item: item[1].used)
+            for stale, _ in by_use[:MAX_KEYS // 2]:
+                del self._keys[stale]
         current = self._keys.get(key_hash)
         self._keys[key_hash] = _Entry(state, state.height,
                                       current.used if current else time.monotonic())

@@ -307,8 +307,8 @@ class Relay:
         if self.relay_key is None:
             raise OpenAIError(503, "this gateway has no relay key; start it with "
                               "`race gateway serve --relay-key NAME`", type=SERVER_ERROR)
-        route = await self.route_for(request.model)
         key_hash, key, key_height = await self.key_for(secret, request.model)
+        route = await self.route_for(request.model)
         prompt_bound = min(prompt_token_bound(request), route.max_context)
         output_bound = max(1, route.max_context - min(prompt_bound, route.max_context - 1))
         if max_tokens is not None:
