@@ -20,7 +20,10 @@ def install_executor(agent: NodeAgent, config: AgentConfig, sidecar: SidecarClie
     endpoint = config.executor_endpoint or config.executor_address
     view = ChainView(config.rpc_url)
     store = ExecutorStore(config.executor_store_path)
-    service = ExecutorService(agent.operator_address, view, sidecar, store)
+    # Its own channel to the sidecar: the health monitor redials the agent's channel when
+    # a check fails, which would cancel every request streaming over it.
+    own_sidecar = SidecarClient(sidecar.address, config.sidecar_token)
+    service = ExecutorService(agent.operator_address, view, own_sidecar, store)
     agent.servers.append(ExecutorServer(service, config.executor_address, endpoint))
     agent.on_block(ServingDuty(service, endpoint).on_block, name="serve-models")
     settlement = SettlementDuty(store, view, every=config.settle_every)

@@ -214,6 +214,7 @@ class ExecutorServer:
             self._server = None
         await self.service.flush()
         await self.service.view.close()
+        await self.service.sidecar.close()
         self.service.store.close()
 
     def status(self) -> dict[str, Any]:
