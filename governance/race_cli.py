@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +34,8 @@ from governance.output import (
     user_errors,
 )
 from race_node.client.rpc import CometRPC
-from race_node.node.home import NodeHome
+from race_node.node.home import NodeConfigError, NodeHome
+from race_node.node.init import node_id
 from race_protocol.gen.race.v1 import query_pb2, race_pb2
 
 app = typer.Typer(
@@ -173,15 +175,16 @@ def consensus_key_of(home: Path, given: str | None) -> bytes:
 
 def default_sidecar_identity(home: Path) -> str:
     """An identity for the node's sidecar: the SHA-256 fingerprint of its TLS certificate
-    when the home has one (``sidecar/tls.crt``), else of the node's p2p key file, so two
-    homes never share one."""
+    when the home has one (``sidecar/tls.crt``), else the node's p2p id (both public, and
+    no two homes share one)."""
     node_home = NodeHome(home)
     certificate = node_home.sidecar_dir / "tls.crt"
-    source = certificate if certificate.is_file() else node_home.node_key
     try:
-        return "sha256:" + hashlib.sha256(source.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise CommandError(f"cannot derive a sidecar identity from {source}: {exc}; pass "
+        if certificate.is_file():
+            return "sha256:" + hashlib.sha256(certificate.read_bytes()).hexdigest()
+        return f"node:{node_id(node_home)}"
+    except (OSError, subprocess.CalledProcessError, NodeConfigError) as exc:
+        raise CommandError(f"cannot derive a sidecar identity from {home}: {exc}; pass "
                            "--sidecar-identity") from exc
 
 
