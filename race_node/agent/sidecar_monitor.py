@@ -18,6 +18,7 @@ from race_node.client.backoff import Backoff
 from race_node.client.sidecar import SidecarClient, SidecarError
 
 log = logging.getLogger(__name__)
+CHECK_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -69,7 +70,14 @@ class SidecarMonitor:
         if self.client is None:
             return
         while not stop.is_set():
-            state = await self.check()
+            try:
+                # A check that hangs or fails in an unexpected way (a channel closed under
+                # it by another caller redialling) is a failed check, never the end of the
+                # monitor: the agent's status would report a stale verdict for good.
+                state = await asyncio.wait_for(self.check(), timeout=CHECK_TIMEOUT_S)
+            except Exception as exc:
+                state = self.state = SidecarState(error=f"health check failed: {exc!r}",
+                                                  checked_at=time.time())
             if state.healthy:
                 self.backoff.reset()
                 delay = self.interval_s
