@@ -4,8 +4,9 @@ runs anything (DESIGN.md 7.2-7.3; docs/inference.md, "The executor's checks").
 The executor refuses a ticket unless it names this executor, its relay signed it for this
 chain, the relay is registered, the forwarded request is the one the ticket hashes, its
 height is recent, this executor is the draw's result for its request id, beacon round and
-attempt (on the executor's current view of the providers, or the one before, so a block
-arriving between the relay's read and the executor's does not refuse honest tickets), and
+attempt (on any of the last few distinct views of the providers its node has shown, and
+on the latest state when none matches, so a relay a few blocks behind or ahead of the
+executor is not refused), and
 the key it charges is active, allows the model and has budget left. A ticket that passes
 these can be settled, so the executor never works for a request it cannot be paid for.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from race_node.inference.view import ChainView
+from race_node.inference.view import ChainView, ModelRoute
 from race_protocol.gen.race.v1 import inference_pb2 as pb
 from race_protocol.gen.race.v1 import sidecar_pb2
 from race_protocol.inference.draw import draw_executor, draw_seed
@@ -50,6 +51,11 @@ def drawn(output: bytes, ticket: pb.Ticket, candidates: tuple[tuple[str, int], .
                          candidates)
 
 
+def _drawn_on_any(routes: list[ModelRoute], ticket: pb.Ticket, executor: str) -> bool:
+    return any(r.beacon_round == ticket.beacon_round
+               and drawn(r.beacon_output, ticket, r.candidates) == executor for r in routes)
+
+
 async def check_ticket(view: ChainView, executor: str, ticket_bytes: bytes,
                        signature: bytes, request: sidecar_pb2.GenerateRequest,
                        max_age_blocks: int = MAX_TICKET_AGE_BLOCKS) -> pb.Ticket:
@@ -73,10 +79,12 @@ async def check_ticket(view: ChainView, executor: str, ticket_bytes: bytes,
     route = await view.route(ticket.model)
     if route is None:
         raise TicketRefused(f"{ticket.model!r} is not an active model")
-    views = [r for r in (route, view.previous_route(ticket.model)) if r is not None]
-    if not any(r.beacon_round == ticket.beacon_round
-               and drawn(r.beacon_output, ticket, r.candidates) == executor for r in views):
-        raise TicketRefused("this executor is not the draw's result for the ticket")
+    if not _drawn_on_any(view.recent_routes(ticket.model) or [route], ticket, executor):
+        # The relay's node may be ahead of this one: look again at the latest state.
+        latest = await view.refresh_route(ticket.model)
+        if latest is None or not _drawn_on_any(view.recent_routes(ticket.model) or [latest],
+                                               ticket, executor):
+            raise TicketRefused("this executor is not the draw's result for the ticket")
     state = await view.key(bytes(ticket.key_hash))
     key = state.key
     if key is None:

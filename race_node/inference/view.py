@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -28,6 +29,8 @@ from race_protocol.gen.race.v1 import inference_pb2 as pb
 log = logging.getLogger("race.inference.view")
 
 DEFAULT_MAX_STALENESS = 2
+# Distinct routes kept per model (see ChainView.recent_routes).
+ROUTE_HISTORY = 8
 # Keys and models used within this many seconds are refreshed at every new block.
 HOT_SECONDS = 60.0
 # Keys remembered at most (unknown ones included); past it the least recently used half
@@ -72,6 +75,10 @@ class ModelRoute:
                    beacon_output=bytes.fromhex(answer.beacon_output))
 
 
+def _draw_inputs(route: ModelRoute) -> tuple[object, ...]:
+    return (route.candidates, route.beacon_round, route.beacon_output)
+
+
 @dataclass(frozen=True)
 class KeyState:
     """An API key's record at one height (``key`` None: no such key)."""
@@ -99,7 +106,9 @@ class ChainView:
         self.height = 0
         self.chain_id: str | None = None
         self._routes: dict[str, _Entry[ModelRoute | None]] = {}
-        self._previous_routes: dict[str, ModelRoute] = {}
+        # Each model's last few distinct routes (providers, weights or beacon output
+        # changed), newest last: an executor accepts a draw made on any of them.
+        self._route_history: dict[str, deque[ModelRoute]] = {}
         self._keys: dict[bytes, _Entry[KeyState]] = {}
         self._relays: dict[bytes, _Entry[bool]] = {}
         self._params: _Entry[pb.InferenceParams] | None = None
@@ -216,9 +225,10 @@ class ChainView:
 
     def _store_route(self, model: str, route: ModelRoute | None, height: int) -> None:
         current = self._routes.get(model)
-        if current is not None and current.value is not None and (
-                route is None or route.height > current.value.height):
-            self._previous_routes[model] = current.value
+        if route is not None:
+            history = self._route_history.setdefault(model, deque(maxlen=ROUTE_HISTORY))
+            if not history or _draw_inputs(history[-1]) != _draw_inputs(route):
+                history.append(route)
         used = current.used if current is not None else time.monotonic()
         self._routes[model] = _Entry(route, height, used)
 
@@ -231,9 +241,14 @@ class ChainView:
                 return entry.value
         return await self._fetch_route(model)
 
-    def previous_route(self, model: str) -> ModelRoute | None:
-        """The answer before the current one (an executor accepts a draw made on either)."""
-        return self._previous_routes.get(model)
+    def recent_routes(self, model: str) -> list[ModelRoute]:
+        """The model's last few distinct routes, newest first (an executor accepts a draw
+        made on any of them: the relay's view may be a few blocks behind its own)."""
+        return list(reversed(self._route_history.get(model, ())))
+
+    async def refresh_route(self, model: str) -> ModelRoute | None:
+        """The model's route fetched now, whatever the cache holds."""
+        return await self._fetch_route(model)
 
     async def models(self) -> list[pb.InferenceModel]:
         """Active models with at least one weighted provider."""

@@ -117,8 +117,11 @@ class FakeView:
     async def route(self, model: str) -> ModelRoute | None:
         return self.routes.get(model)
 
-    def previous_route(self, model: str) -> ModelRoute | None:
-        return None
+    def recent_routes(self, model: str) -> list[ModelRoute]:
+        return [self.routes[model]] if model in self.routes else []
+
+    async def refresh_route(self, model: str) -> ModelRoute | None:
+        return self.routes.get(model)
 
     async def key(self, key_hash: bytes) -> KeyState:
         return KeyState(self.height, self.keys.get(key_hash))
