@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,7 @@ from abci_app.tx import decode_tx
 from race_node.client.broadcast import Broadcaster, Signer
 from race_node.client.rpc import CometRPC
 from race_node.localnet import Localnet
+from race_node.localnet.network import OFFLINE_ENV
 from race_protocol.gen.race.v1 import inference_pb2 as pb
 from race_protocol.inference.draw import draw_executor, draw_seed
 from race_protocol.inference.fees import split
@@ -56,6 +58,7 @@ MODEL = "smollm2-135m-instruct"
 # An active registry model no sidecar serves: requests for it find no provider.
 UNSERVED = "tiny-random"
 SETTLE_TIMEOUT_S = 90.0
+BRING_UP_TIMEOUT_S = 900.0
 
 
 def race(*args: str) -> dict[str, Any]:
@@ -104,16 +107,32 @@ class Network:
         return next(i for i in range(PROVIDERS) if self.net.node(i)["account"] == address)
 
     def restart_agent(self, index: int) -> None:
-        self.net.start([index], providers=True, provider_timeout=120)
+        """Start a killed agent again (its journal and cursor carry on)."""
+        process = self.net.agent_process(index)
+        process.env = OFFLINE_ENV
+        process.start()
+        status = self.net.node(index)["agent"]["status"]
         deadline = time.monotonic() + 120
-        while not any(p["address"] == self.net.node(index)["account"]
-                      for p in self.providers()):
-            assert time.monotonic() < deadline
+        while True:
+            try:
+                if httpx.get(status, timeout=2).json().get("last_height"):
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            assert time.monotonic() < deadline, "the agent did not come back"
             time.sleep(0.5)
 
     def providers(self) -> list[dict[str, Any]]:
         return httpx.get(f"{self.rest}/race/inference/v1/providers/{MODEL}",
                          timeout=10).json()["providers"]
+
+
+def _serving(network: Network) -> bool:
+    try:
+        return (len(network.providers()) == PROVIDERS
+                and httpx.get(f"{network.base_url}/models", timeout=5).status_code == 200)
+    except (httpx.HTTPError, KeyError, ValueError):
+        return False
 
 
 def _register_unserved_model(directory: Path) -> None:
@@ -135,13 +154,17 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
          "--base-port", str(free_port_block(PROVIDERS)))
     _register_unserved_model(directory)
     net = Localnet(directory)
+    # Started in the background: ready, for these tests, is every agent serving the model
+    # and the gateway listing it, whatever the agents' own sidecar health reports say.
+    starting = threading.Thread(target=net.start, kwargs={
+        "gateway": True, "providers": True, "provider_timeout": 1800}, daemon=True)
     try:
-        race("localnet", "start", "--dir", str(directory))
+        starting.start()
         network = Network(net)
-        deadline = time.monotonic() + 120
-        while len(network.providers()) < PROVIDERS:
+        deadline = time.monotonic() + BRING_UP_TIMEOUT_S
+        while not _serving(network):
             assert time.monotonic() < deadline, "the agents did not all serve the model"
-            time.sleep(0.5)
+            time.sleep(1.0)
         yield network
     finally:
         net.stop(timeout=20)
