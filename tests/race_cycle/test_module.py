@@ -125,6 +125,22 @@ def test_a_node_that_does_not_open_its_samples_is_caught(net: RaceNet) -> None:
     assert closed["opened"] == "3" and silent not in net.powers()
 
 
+def test_a_node_counts_its_own_weight_so_one_absent_validator_refuses_nobody() -> None:
+    """Powers 30/25/25/20 and the second node away: the heaviest node is judged by 45% of
+    the weight, passes with its own 30%, and the cycle accepts all three that raced."""
+    net = RaceNet.start(powers=(30, 25, 25, 20))
+    away = net.operators[1]
+    present = [op for op in net.operators if op != away]
+    leaves = {op: synthetic_leaves(20, i) for i, op in enumerate(present)}
+    closed = net.run_cycle(leaves, verdicts={a: {op: True for op in present if op != a}
+                                             for a in present})
+
+    results = net.results(int(closed["cycle"]))
+    assert {results[op]["status"] for op in present} == {ACCEPTED}
+    assert results[net.operators[0]]["pass_weight"] == "75"
+    assert set(net.powers()) == set(present)
+
+
 def test_too_few_attestations_keep_the_previous_weights(net: RaceNet) -> None:
     before = net.powers()
     one = net.operators[0]

@@ -17,11 +17,11 @@ One cycle at a time, in the FinalizeBlock of these blocks:
    nodes that opened everything are numbered for the attestation bitmaps, and the voting
    weight is fixed for the tally. The validation window follows.
 4. **Boundary** (the last block of the validation window). If nodes holding more than
-   half of the weight attested, each opened node is accepted (more than half attest it
-   passes: its count is its new weight), caught (more than half attest it fails) or
-   rejected; the accepted counts, capped and scaled (race_protocol/race/power.py), become
-   validator power through ``staking.set_power`` in this block's ``validator_updates``,
-   and every other validator fades to 0. Otherwise (too little weight attested, nobody
+   half of the weight attested, each opened node is accepted (more than half of the weight
+   counts it as passing, its own included: its count is its new weight), caught (more
+   than half attest it fails) or rejected; the accepted counts, capped and scaled
+   (race_protocol/race/power.py), become validator power through ``staking.set_power``
+   in this block's ``validator_updates``, and every other validator fades to 0. Otherwise (too little weight attested, nobody
    opened, nobody accepted) the previous weights stay, caught nodes excepted. The next
    cycle starts waiting for its seed.
 """
@@ -169,7 +169,7 @@ def close_cycle(ctx: Context, cycle: Cycle, undecided: str = "") -> None:
             continue
         if entry.status != keeper.OPENED:
             continue
-        passes = pass_weights[entry.validation_index]
+        passes = pass_weights[entry.validation_index] + own_weight(ctx, entry.operator)
         fails = fail_weights[entry.validation_index]
         entry = keeper.update_entry(ctx, entry, pass_weight=passes, fail_weight=fails)
         if decided and passes * 2 > cycle.total_weight:
@@ -203,6 +203,15 @@ def close_cycle(ctx: Context, cycle: Cycle, undecided: str = "") -> None:
              reason=undecided if outcome == keeper.KEPT_PREVIOUS else "")
     _prune(ctx, cycle.cycle)
     start_cycle(ctx, cycle.cycle + 1)
+
+
+def own_weight(ctx: Context, operator: str) -> int:
+    """A node's voting weight, which counts for its own opened proof: by opening its samples
+    it vouches for them, and it cannot attest itself. With honest nodes holding more than
+    half of the weight no cheater is accepted this way (it would need dishonest weight above
+    half: its own and its colluders'), and an honest node is not refused because the nodes
+    that can judge it, without it, fall short of half (one of four validators down)."""
+    return staking.voting_power_of_account(ctx, operator)
 
 
 def _outcome_name(outcome: int) -> str:

@@ -11,6 +11,7 @@ from abci_app.core.context import Context
 from abci_app.core.errors import BAD_QUERY
 from abci_app.core.paging import MAX_PAGE_LIMIT, page_request, pagination, scan_page
 from abci_app.modules.race import keeper
+from abci_app.modules.race.cycle import own_weight
 from abci_app.modules.race.errors import CYCLE_NOT_FOUND
 from abci_app.modules.race.tables import ENTRIES, PROVIDERS
 from abci_app.modules.staking import keeper as staking
@@ -98,7 +99,8 @@ def _entry_json(ctx: Context, cycle: keeper.Cycle, entry: keeper.Entry,
                 live: tuple[list[int], list[int]] | None) -> dict[str, Any]:
     passes, fails = entry.pass_weight, entry.fail_weight
     if live is not None and entry.validation_index >= 0:
-        passes, fails = live[0][entry.validation_index], live[1][entry.validation_index]
+        passes = live[0][entry.validation_index] + own_weight(ctx, entry.operator)
+        fails = live[1][entry.validation_index]
     provider = keeper.get_provider(ctx, entry.operator)
     return {
         "operator": entry.operator,
