@@ -210,7 +210,9 @@ class NodeAgent:
 
     async def _watch_chain(self) -> None:
         async for height in self.subscription.heights():
-            if self.chain_height is None or height > self.chain_height:
+            # A node that has not committed its first block yet (one syncing from genesis)
+            # reports height 0: there is no block to read until it has one.
+            if height >= 1 and (self.chain_height is None or height > self.chain_height):
                 self.chain_height = height
                 self._new_height.set()
 
