@@ -1,5 +1,5 @@
-"""Hooks between modules: who is told when an epoch ends, a proposal opens or closes, or a
-beacon round opens or yields its output.
+"""Hooks between modules: who is told when an epoch ends, a proposal opens or closes, a
+beacon round opens or yields its output, or an executor's tickets settle.
 
 Cosmos SDK style: a module that fires a hook never names its subscribers. The app wires
 them once, in :func:`abci_app.wiring.hooks`, and the order written there is the order
@@ -23,6 +23,27 @@ BeaconOutputHook = Callable[[Context, int, bytes], None]
 
 
 @dataclass(frozen=True)
+class SettledTask:
+    """One ticket of a settlement, as the chain charged it: a task verifiers may check
+    (whitepaper section 6; DESIGN.md section 7.5)."""
+
+    ticket_height: int
+    request_id: bytes
+    key_hash: bytes
+    key_owner: str
+    model: str
+    relay: bytes
+    prompt_hash: bytes
+    output_commitment: bytes
+    prompt_tokens: int
+    completion_tokens: int
+    charged: int
+
+
+TicketsSettledHook = Callable[[Context, str, Sequence[SettledTask]], None]
+
+
+@dataclass(frozen=True)
 class Hooks:
     """The subscribers of each hook, in the order they run.
 
@@ -38,6 +59,9 @@ class Hooks:
     * ``beacon_output(ctx, round_id, output)``: a round's 32-byte output became final, in
       the FinalizeBlock of the round's last block (the beacon module fires it, for
       completed and failed rounds alike; docs/beacon.md).
+    * ``tickets_settled(ctx, executor, tasks)``: a settlement of ``executor``'s tickets
+      was charged and paid, in the FinalizeBlock (or CheckTx) of its tx (the inference
+      module fires it, with every ticket in the settlement's order).
     """
 
     epoch_end: tuple[EpochEndHook, ...] = ()
@@ -45,6 +69,7 @@ class Hooks:
     proposal_closed: tuple[ProposalClosedHook, ...] = ()
     beacon_round_started: tuple[BeaconRoundStartedHook, ...] = ()
     beacon_output: tuple[BeaconOutputHook, ...] = ()
+    tickets_settled: tuple[TicketsSettledHook, ...] = ()
 
     def run_epoch_end(self, ctx: Context, epoch: int) -> None:
         for hook in self.epoch_end:
@@ -67,3 +92,8 @@ class Hooks:
     def run_beacon_output(self, ctx: Context, round_id: int, output: bytes) -> None:
         for hook in self.beacon_output:
             hook(ctx, round_id, output)
+
+    def run_tickets_settled(self, ctx: Context, executor: str,
+                            tasks: Sequence[SettledTask]) -> None:
+        for hook in self.tickets_settled:
+            hook(ctx, executor, tasks)

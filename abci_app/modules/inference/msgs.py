@@ -17,6 +17,7 @@ from abci_app.modules.inference.errors import (
     INVALID_KEY_HASH,
     INVALID_MODELS,
     INVALID_RELAY_KEY,
+    MALFORMED_TICKET,
     SIGNER_MISMATCH,
     TOO_MANY_TICKETS,
     WRONG_EXECUTOR,
@@ -25,6 +26,7 @@ from abci_app.modules.inference.params import MAX_MODELS_PER_KEY, MAX_TICKETS_PE
 from abci_app.tx import is_valid_address
 from race_protocol.gen.race.v1 import inference_pb2
 from race_protocol.inference.ticket import (
+    HASH_BYTES,
     KEY_HASH_BYTES,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
@@ -172,6 +174,10 @@ def validate_basic_settle(msg: inference_pb2.MsgSettleTickets) -> None:
         if ticket.executor != msg.executor:
             raise WRONG_EXECUTOR(f"ticket {index} names executor {ticket.executor}, not "
                                  f"{msg.executor}")
+        if len(item.output_commitment) != HASH_BYTES:
+            raise MALFORMED_TICKET(f"ticket {index}: output_commitment must be the "
+                                   f"{HASH_BYTES}-byte hash of the output "
+                                   "(race_protocol.inference.ticket.output_commitment)")
 
 
 def handle_settle(ctx: Context, msg: inference_pb2.MsgSettleTickets) -> None:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from abci_app.core.context import Context
+from abci_app.core.hooks import SettledTask
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.inference import keeper
 from abci_app.modules.inference.errors import (
@@ -109,6 +110,7 @@ def settle(ctx: Context, executor: str,
     relays: dict[bytes, RelayEntry | None] = {}
     units: dict[str, int] = {}
     payouts: dict[str, int] = {}
+    settled: list[SettledTask] = []
     total = 0
     for index, item in enumerate(items):
         ticket = decode(index, item)
@@ -151,6 +153,13 @@ def settle(ctx: Context, executor: str,
                                      settled_tickets=key.settled_tickets + 1)
             touched.add(key_hash)
         keeper.record_settled(ctx, ticket.height, request_id, charged)
+        settled.append(SettledTask(
+            ticket_height=ticket.height, request_id=request_id, key_hash=key_hash,
+            key_owner=key.owner if key is not None else "", model=ticket.model,
+            relay=relay_key, prompt_hash=bytes(ticket.prompt_hash),
+            output_commitment=bytes(item.output_commitment),
+            prompt_tokens=item.prompt_tokens, completion_tokens=item.completion_tokens,
+            charged=charged))
         if charged:
             total += charged
             for share, part in fees.split(charged, shares):
@@ -165,6 +174,8 @@ def settle(ctx: Context, executor: str,
         bank.send(ctx, keeper.escrow_address(), address, amount)
         ctx.emit("settlement_payout", recipient=address, amount_nicoin=amount)
     ctx.emit("settle_tickets", executor=executor, tickets=len(items), charged_nicoin=total)
+    # Whitepaper section 6: every settled ticket is a task verifiers may be drawn to check.
+    ctx.registry.hooks.run_tickets_settled(ctx, executor, settled)
     return Settlement(len(items), total, paid)
 
 
