@@ -12,6 +12,8 @@ must run the same wiring, so changing anything here is a chain upgrade.
   output finalized in a block the race module closes a cycle in is not "after" that
   cycle) and before epochs: when a cycle's boundary falls in an epoch's last block, the
   end-of-epoch subscribers (pricing's weighted median) already see the new weights.
+* The rewards module comes after the race module in both orders: its genesis reads the
+  first cycle, and it acts at a cycle's boundary through the ``race_cycle_closed`` hook.
 * After every ``end_block``, the staking module's queued power changes become the
   block's ``validator_updates`` (:meth:`abci_app.app.RaceApp.finalize_block`): a power
   change made in an end-of-epoch hook reaches CometBFT in the same block.
@@ -38,6 +40,7 @@ from abci_app.modules import (
     params,
     pricing,
     race,
+    rewards,
     staking,
 )
 
@@ -53,11 +56,12 @@ INSTALLED_MODULES: tuple[Module, ...] = (
     beacon.MODULE,
     inference.MODULE,
     race.MODULE,
+    rewards.MODULE,
 )
 
 END_BLOCK_ORDER: tuple[str, ...] = (
     "auth", "bank", "staking", "params", "beacon", "race", "epochs", "pricing", "models",
-    "gov", "inference",
+    "gov", "inference", "rewards",
 )
 
 
@@ -75,6 +79,9 @@ def hooks() -> Hooks:
         # samples (docs/race.md, "The cycle").
         beacon_round_started=(),
         beacon_output=(race.MODULE.after_beacon_output,),
+        # Whitepaper section 6: at a cycle's end its held rewards are released (or
+        # forfeited), the minimum issuance is shared, and reputations move.
+        race_cycle_closed=(rewards.MODULE.after_race_cycle_closed,),
     )
 
 

@@ -1,5 +1,6 @@
 """Hooks between modules: who is told when an epoch ends, a proposal opens or closes, a
-beacon round opens or yields its output, or an executor's tickets settle.
+beacon round opens or yields its output, a Race cycle closes, or an executor's tickets
+settle.
 
 Cosmos SDK style: a module that fires a hook never names its subscribers. The app wires
 them once, in :func:`abci_app.wiring.hooks`, and the order written there is the order
@@ -20,6 +21,7 @@ ProposalSubmittedHook = Callable[[Context, int, str, Sequence[Message]], None]
 ProposalClosedHook = Callable[[Context, int, Sequence[Message], bool], None]
 BeaconRoundStartedHook = Callable[[Context, int], None]
 BeaconOutputHook = Callable[[Context, int, bytes], None]
+RaceCycleClosedHook = Callable[[Context, int], None]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class Hooks:
     * ``beacon_output(ctx, round_id, output)``: a round's 32-byte output became final, in
       the FinalizeBlock of the round's last block (the beacon module fires it, for
       completed and failed rounds alike; docs/beacon.md).
+    * ``race_cycle_closed(ctx, cycle)``: a Race cycle reached its boundary, in that block's
+      FinalizeBlock, after its verdicts and the new power (its catches are final) and
+      before the next cycle starts (the race module fires it; docs/race.md, "The cycle").
     * ``tickets_settled(ctx, executor, tasks)``: a settlement of ``executor``'s tickets
       was charged and paid, in the FinalizeBlock (or CheckTx) of its tx (the inference
       module fires it, with every ticket in the settlement's order).
@@ -69,6 +74,7 @@ class Hooks:
     proposal_closed: tuple[ProposalClosedHook, ...] = ()
     beacon_round_started: tuple[BeaconRoundStartedHook, ...] = ()
     beacon_output: tuple[BeaconOutputHook, ...] = ()
+    race_cycle_closed: tuple[RaceCycleClosedHook, ...] = ()
     tickets_settled: tuple[TicketsSettledHook, ...] = ()
 
     def run_epoch_end(self, ctx: Context, epoch: int) -> None:
@@ -92,6 +98,10 @@ class Hooks:
     def run_beacon_output(self, ctx: Context, round_id: int, output: bytes) -> None:
         for hook in self.beacon_output:
             hook(ctx, round_id, output)
+
+    def run_race_cycle_closed(self, ctx: Context, cycle: int) -> None:
+        for hook in self.race_cycle_closed:
+            hook(ctx, cycle)
 
     def run_tickets_settled(self, ctx: Context, executor: str,
                             tasks: Sequence[SettledTask]) -> None:

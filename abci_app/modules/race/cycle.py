@@ -202,6 +202,8 @@ def close_cycle(ctx: Context, cycle: Cycle, undecided: str = "") -> None:
              attesting_weight=cycle.attesting_weight, total_weight=cycle.total_weight,
              reason=undecided if outcome == keeper.KEPT_PREVIOUS else "")
     _prune(ctx, cycle.cycle)
+    # Whitepaper section 6: the cycle's rewards are judged once its catches are final.
+    ctx.registry.hooks.run_race_cycle_closed(ctx, cycle.cycle)
     start_cycle(ctx, cycle.cycle + 1)
 
 
