@@ -1,12 +1,16 @@
-"""Batched settlement through the real app: exact charges and shares, the caps, and
-tickets refused with their own codes (replayed, forged, unregistered relay, another
-executor's, expired, from the future); settled records are pruned after the window."""
+"""Batched settlement through the real app: exact charges and shares (the executor's held
+until the cycle's release, docs/rewards.md), the caps, and tickets refused with their own
+codes (replayed, forged, unregistered relay, another executor's, expired, from the
+future); settled records are pruned after the window."""
 
 from __future__ import annotations
 
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.inference import errors
 from abci_app.modules.inference.keeper import escrow_address
+from abci_app.modules.inference.params import fee_shares
+from abci_app.modules.rewards.keeper import training_fund_address
+from abci_app.modules.rewards.params import issuance_shares
 from race_protocol.gen.race.v1 import inference_pb2 as pb
 from race_protocol.inference.fees import split
 from tests.gov.test_gov_module import GENESIS_STATE, YES, submit, update_params, vote
@@ -25,7 +29,8 @@ def test_settlement_charges_tokens_times_units_times_price_and_pays_exact_shares
     assert net.create_key(10 * ICOIN).ok
     total_supply = supply(net)
     executor, relay_owner = account(1), net.relay_owner
-    balances = {a: net.chain.balance(a) for a in (executor, relay_owner)}
+    fund = training_fund_address()
+    balances = {a: net.chain.balance(a) for a in (executor, relay_owner, fund)}
     usage = [(12, 30), (5, 1), (100, 256)]
     items = [net.signed(net.ticket(executor), p, c) for p, c in usage]
 
@@ -33,17 +38,26 @@ def test_settlement_charges_tokens_times_units_times_price_and_pays_exact_shares
 
     assert settled.ok, settled.log
     charges = [(p + c) * UNITS * PRICE for p, c in usage]
-    expected = {executor: 0, relay_owner: 0}
+    shares = fee_shares(net.chain.params("inference"))
+    parts = {name: 0 for name, _ in shares}
     for amount in charges:
-        parts = dict(split(amount, [("executor", 900_000), ("relay", 100_000)]))
-        expected[executor] += parts["executor"]
-        expected[relay_owner] += parts["relay"]
+        for name, part in split(amount, shares):
+            parts[name] += part
     key = net.key()
     assert int(key["spent_nicoin"]) == sum(charges)
     assert int(key["settled_tickets"]) == 3
     assert net.chain.balance(escrow_address()) == 10 * ICOIN - sum(charges)
-    assert {a: net.chain.balance(a) - balances[a] for a in balances} == expected
-    assert supply(net) == total_supply
+    # Batch 1 mints 9 coins per coin of fees, split by the rewards module's issuance shares.
+    minted = 9 * sum(charges)
+    issued = dict(split(minted, issuance_shares(net.chain.params("rewards"))))
+    assert supply(net) == total_supply + minted
+    assert net.chain.balance(relay_owner) - balances[relay_owner] == parts["relay"]
+    assert net.chain.balance(fund) - balances[fund] == (parts["training_fund"]
+                                                        + issued["training_fund"])
+    # The executor's share and its issuance are held until the cycle's release.
+    assert net.chain.balance(executor) == balances[executor]
+    held = net.chain.query(f"/rewards/held/{executor}")
+    assert int(held["held_total_nicoin"]) == parts["executor"] + issued["executor"]
     assert settled.attributes("settle_tickets")["charged_nicoin"] == str(sum(charges))
     assert net.invariants() == []
 

@@ -7,8 +7,9 @@ one block, a settlement carries at least one ticket, a developer can always crea
 and pruning make progress every block, and the fee shares always add up to the whole
 charge, so a settlement never creates or loses coins.
 
-The fee split is a list of named shares (:data:`FEE_SHARES`); adding a recipient (the
-verifier, the training fund, the model owner, the community pool, burn) is a new
+The fee split is a list of named shares (:data:`FEE_SHARES`): executor, relay, verifier,
+training fund, model owner, community pool and burn, so one mechanism expresses every
+seed's economics (docs/rewards.md, "Parameter sets"); adding a recipient is a new
 ``*_share_ppm`` field here and one line there, and changing the split is a params change.
 """
 
@@ -26,9 +27,17 @@ MAX_MIN_BUDGET_NICOIN = 10**9
 MAX_CLOSINGS_PER_BLOCK = 100_000
 
 # The split's shares in payment order; the first takes the rounding remainder.
+# Every share but the relay's is routed by the rewards module
+# (abci_app.modules.rewards.distribution): the executor's and the verifiers' are held until
+# the cycle's release, the funds and the model owner are paid at once, burn is destroyed.
 FEE_SHARES: tuple[tuple[str, str], ...] = (
     ("executor", "executor_share_ppm"),
     ("relay", "relay_share_ppm"),
+    ("verifier", "verifier_share_ppm"),
+    ("training_fund", "training_fund_share_ppm"),
+    ("model_owner", "model_owner_share_ppm"),
+    ("community_pool", "community_pool_share_ppm"),
+    ("burn", "burn_share_ppm"),
 )
 
 
@@ -39,7 +48,11 @@ class InferenceParams:
     tickets per MsgSettleTickets. ``max_models_per_key``, ``max_keys_per_owner``,
     ``max_key_expiry_blocks``, ``min_key_budget_nicoin``: limits on API keys.
     ``max_closings_per_block``: key refunds and settled-ticket prunings per block.
-    ``executor_share_ppm``, ``relay_share_ppm``: the fee split, summing to 10^6."""
+    ``executor_share_ppm``, ``relay_share_ppm``, ``verifier_share_ppm``,
+    ``training_fund_share_ppm`` (whitepaper Appendix K: 20% of inference revenue),
+    ``model_owner_share_ppm`` (paid to the model's registry owner),
+    ``community_pool_share_ppm``, ``burn_share_ppm``: the fee split, summing to 10^6
+    (docs/rewards.md, "The fee split")."""
 
     ticket_validity_blocks: int = 100
     max_tickets_per_settlement: int = 200
@@ -48,8 +61,13 @@ class InferenceParams:
     max_key_expiry_blocks: int = 100_000_000
     min_key_budget_nicoin: int = 1_000
     max_closings_per_block: int = 1_000
-    executor_share_ppm: int = 900_000
+    executor_share_ppm: int = 650_000
     relay_share_ppm: int = 100_000
+    verifier_share_ppm: int = 50_000
+    training_fund_share_ppm: int = 200_000
+    model_owner_share_ppm: int = 0
+    community_pool_share_ppm: int = 0
+    burn_share_ppm: int = 0
 
 
 def fee_shares(params: InferenceParams) -> list[tuple[str, int]]:

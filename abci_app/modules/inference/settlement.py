@@ -13,7 +13,10 @@ never more than the ticket's max cost or the key's remaining budget, and nothing
 request that produced no token. A ticket the key does not accept (signed after the key
 stopped, for a model outside its list, or for a key that no longer exists) settles at 0:
 the executor's remedy is to check the key before it runs a request. The charge is split
-by the fee-split params, summed per recipient over the batch, and paid from escrow.
+by the fee-split params and summed over the batch: the relay's share is paid from escrow
+here, the others go to the rewards module (``rewards.distribution.distribute_fees``),
+which holds the executor's and the verifiers' until the cycle's release, pays the funds and
+the model owner, burns the burn share, and mints the issuance the charges trigger.
 
 Units and price are read when the settlement executes; the ticket's max cost, computed
 by the relay at the price it saw, caps the charge. The chain's work per ticket is one
@@ -45,6 +48,7 @@ from abci_app.modules.inference.keeper import ApiKeyEntry, RelayEntry
 from abci_app.modules.inference.params import fee_shares
 from abci_app.modules.models import keeper as models
 from abci_app.modules.pricing import keeper as pricing
+from abci_app.modules.rewards.distribution import distribute_fees
 from race_protocol.gen.race.v1 import inference_pb2
 from race_protocol.inference import fees
 from race_protocol.inference.ticket import TicketError, decode_ticket, verify_ticket
@@ -110,6 +114,11 @@ def settle(ctx: Context, executor: str,
     relays: dict[bytes, RelayEntry | None] = {}
     units: dict[str, int] = {}
     payouts: dict[str, int] = {}
+    # Per model, every share but the relay's, for the rewards module (docs/rewards.md).
+    routed: dict[str, dict[str, int]] = {}
+    charged_by_model: dict[str, int] = {}
+    tasks = 0
+    served_units = 0
     settled: list[SettledTask] = []
     total = 0
     for index, item in enumerate(items):
@@ -162,9 +171,15 @@ def settle(ctx: Context, executor: str,
             charged=charged))
         if charged:
             total += charged
+            tasks += 1
+            served_units += (item.prompt_tokens + item.completion_tokens) * units[ticket.model]
+            charged_by_model[ticket.model] = charged_by_model.get(ticket.model, 0) + charged
+            by_share = routed.setdefault(ticket.model, {})
             for share, part in fees.split(charged, shares):
-                recipient = executor if share == "executor" else relay.owner
-                payouts[recipient] = payouts.get(recipient, 0) + part
+                if share == "relay":
+                    payouts[relay.owner] = payouts.get(relay.owner, 0) + part
+                else:
+                    by_share[share] = by_share.get(share, 0) + part
     for key_hash in sorted(touched):
         changed = keys[key_hash]
         assert changed is not None
@@ -173,6 +188,13 @@ def settle(ctx: Context, executor: str,
     for address, amount in paid:
         bank.send(ctx, keeper.escrow_address(), address, amount)
         ctx.emit("settlement_payout", recipient=address, amount_nicoin=amount)
+    # Whitepaper section 6: the executor's and verifiers' shares are held until the cycle's
+    # release; the charges mint the batch's issuance (Appendix F).
+    distribute_fees(ctx, source=keeper.escrow_address(), executor=executor,
+                    charged_by_model=charged_by_model,
+                    shares_by_model={model: sorted(parts.items())
+                                     for model, parts in routed.items()},
+                    tasks=tasks, units=served_units)
     ctx.emit("settle_tickets", executor=executor, tickets=len(items), charged_nicoin=total)
     # Whitepaper section 6: every settled ticket is a task verifiers may be drawn to check.
     ctx.registry.hooks.run_tickets_settled(ctx, executor, settled)
