@@ -25,7 +25,6 @@ import json
 import os
 import signal
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +43,7 @@ from race_node.client.broadcast import Broadcaster, Signer
 from race_node.client.rpc import CometRPC
 from race_node.localnet import Localnet
 from race_node.localnet.network import OFFLINE_ENV
+from race_node.localnet.providers import SIDECAR_TOKEN_ENV, read_token
 from race_protocol.gen.race.v1 import inference_pb2 as pb
 from race_protocol.inference.draw import draw_executor, draw_seed
 from race_protocol.inference.fees import split
@@ -128,6 +128,21 @@ class Network:
                          timeout=10).json()["providers"]
 
 
+def _start_providers(net: Localnet) -> None:
+    engine, info = net.engine_process(), net.engine()
+    if engine is not None and info is not None:
+        engine.env = {**OFFLINE_ENV,
+                      SIDECAR_TOKEN_ENV: read_token(Path(info["token_file"]))}
+        engine.start()
+    for index in range(PROVIDERS):
+        sidecar = net.sidecar_process(index)
+        sidecar.env = net.sidecar_environment(index)
+        sidecar.start()
+        agent = net.agent_process(index)
+        agent.env = OFFLINE_ENV
+        agent.start()
+
+
 def _serving(network: Network) -> bool:
     try:
         return (len(network.providers()) == PROVIDERS
@@ -155,12 +170,12 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
          "--base-port", str(free_port_block(PROVIDERS)))
     _register_unserved_model(directory)
     net = Localnet(directory)
-    # Started in the background: ready, for these tests, is every agent serving the model
-    # and the gateway listing it, whatever the agents' own sidecar health reports say.
-    starting = threading.Thread(target=net.start, kwargs={
-        "gateway": True, "providers": True, "provider_timeout": 1800}, daemon=True)
     try:
-        starting.start()
+        # The validators and the gateway, then every provider process without waiting for
+        # the agents' own health reports: ready, for these tests, is every agent serving
+        # the model and the gateway listing it.
+        net.start(gateway=True)
+        _start_providers(net)
         network = Network(net)
         deadline = time.monotonic() + BRING_UP_TIMEOUT_S
         while not _serving(network):
