@@ -195,13 +195,16 @@ def release_cycle(ctx: Context, cycle: int) -> None:
 def _update_reputation(ctx: Context, entry: NodeCycle, record: keeper.Reputation,
                        outcomes: list[str], took_part: bool) -> None:
     """Whitepaper section 6, "Reputation": one more for each clean cycle (a cycle the node
-    took part in with none of the release rules applying); a catch reset it already."""
+    took part in with none of the release rules applying, and no catch since); a catch
+    reset it already."""
     if entry.caught:
         return
     changed = record
     if keeper.VALIDATION_LOST in outcomes and record.pending_lapses:
         changed = replace(changed, pending_lapses=0)
-    if not outcomes and took_part:
+    # A catch in a later cycle (recorded before this release) already reset it.
+    caught_since = record.last_caught_cycle > entry.cycle
+    if not outcomes and took_part and not caught_since:
         changed = replace(changed, reputation=changed.reputation + 1,
                           clean_cycles=changed.clean_cycles + 1)
         ctx.emit("rewards_reputation", node=entry.node, reputation=changed.reputation,
