@@ -21,9 +21,9 @@ One cycle at a time, in the FinalizeBlock of these blocks:
    counts it as passing, its own included: its count is its new weight), caught (more
    than half attest it fails) or rejected; the accepted counts, capped and scaled
    (race_protocol/race/power.py), become validator power through ``staking.set_power``
-   in this block's ``validator_updates``, and every other validator fades to 0. Otherwise (too little weight attested, nobody
-   opened, nobody accepted) the previous weights stay, caught nodes excepted. The next
-   cycle starts waiting for its seed.
+   in this block's ``validator_updates``, and every other validator fades to 0.
+   Otherwise (too little weight attested, nobody opened, nobody accepted) the previous
+   weights stay, caught nodes excepted. The next cycle starts waiting for its seed.
 """
 
 from __future__ import annotations
