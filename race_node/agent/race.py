@@ -56,6 +56,10 @@ RACE_DIR = "race"
 KEEP_CYCLES = 4
 BLOCK_TIME_WINDOW = 20
 DEFAULT_BLOCK_TIME_S = 1.0
+# A node whose latest block is older than this many block times (plus a second) is behind
+# the network, even when it no longer says it is catching up: a tx judged against its
+# state could be invalid everywhere else, and stay in its mempool for good.
+STALE_AFTER_BLOCKS = 3
 # Room left in a tx for the envelope, signature and fee around the openings.
 TX_ENVELOPE_BYTES = 1_024
 
@@ -223,6 +227,8 @@ class RaceRunner:
         # The cycle in progress' record and the form it was last saved in.
         self._record: CycleRecord | None = None
         self._saved = ""
+        # Seconds per block, measured once per cycle.
+        self._block_time: tuple[int, float] = (0, DEFAULT_BLOCK_TIME_S)
         self._reported: set[str] = set()
 
     # --- the height ----------------------------------------------------------------------
@@ -243,6 +249,8 @@ class RaceRunner:
         assert isinstance(answer, query_pb2.QueryRaceStatusResponse)
         cycle = answer.cycle
         if cycle.status not in (RACING, OPENING, VALIDATING):
+            return
+        if await self._behind(agent, status, cycle.cycle, height):
             return
         detail = await asyncio.to_thread(
             queries.call, "RaceCycle", query_pb2.QueryRaceCycleRequest(cycle=cycle.cycle))
@@ -277,6 +285,23 @@ class RaceRunner:
         if current != self._saved:
             await asyncio.to_thread(self.ledger.save, record)
             self._saved = current
+
+    async def _behind(self, agent: AgentServices, status: dict[str, Any], cycle: int,
+                      height: int) -> bool:
+        """Whether the node's latest block is too old for its state to be the network's."""
+        if self._block_time[0] != cycle:
+            self._block_time = (cycle, await asyncio.to_thread(observed_block_time,
+                                                               agent.rpc, height))
+        latest = status.get("sync_info", {}).get("latest_block_time")
+        if not latest:
+            return False
+        age = time.time() - _seconds(str(latest))
+        if age <= STALE_AFTER_BLOCKS * self._block_time[1] + 1.0:
+            return False
+        self._once(f"behind/{cycle}", logging.WARNING,
+                   "cycle %d: the node's latest block is %.1fs old; waiting for it to catch "
+                   "up before acting", cycle, age)
+        return True
 
     async def _racing_this_cycle(self, agent: AgentServices, queries: ChainQueries,
                                  cycle: int) -> bool:
