@@ -14,6 +14,9 @@ must run the same wiring, so changing anything here is a chain upgrade.
   end-of-epoch subscribers (pricing's weighted median) already see the new weights.
 * The rewards module comes after the race module in both orders: its genesis reads the
   first cycle, and it acts at a cycle's boundary through the ``race_cycle_closed`` hook.
+* The verification module is installed last (its genesis reads the validators and the
+  epoch) and its ``end_block`` runs before the race module's: a dispute decided in a block
+  that closes a cycle is counted against that cycle's held rewards before their release.
 * After every ``end_block``, the staking module's queued power changes become the
   block's ``validator_updates`` (:meth:`abci_app.app.RaceApp.finalize_block`): a power
   change made in an end-of-epoch hook reaches CometBFT in the same block.
@@ -42,6 +45,7 @@ from abci_app.modules import (
     race,
     rewards,
     staking,
+    verification,
 )
 
 INSTALLED_MODULES: tuple[Module, ...] = (
@@ -57,11 +61,12 @@ INSTALLED_MODULES: tuple[Module, ...] = (
     inference.MODULE,
     race.MODULE,
     rewards.MODULE,
+    verification.MODULE,
 )
 
 END_BLOCK_ORDER: tuple[str, ...] = (
-    "auth", "bank", "staking", "params", "beacon", "race", "epochs", "pricing", "models",
-    "gov", "inference", "rewards",
+    "auth", "bank", "staking", "params", "beacon", "verification", "race", "epochs",
+    "pricing", "models", "gov", "inference", "rewards",
 )
 
 
@@ -70,7 +75,9 @@ def hooks() -> Hooks:
     return Hooks(
         # Whitepaper Appendix J 3b: the weighted median of the price votes becomes the
         # next epoch's price at the end of each epoch.
-        epoch_end=(pricing.MODULE.after_epoch_end,),
+        # Whitepaper section 6: an epoch's verifier seeds may be revealed once it ends, and
+        # the next epoch's verifiers are fixed with the weights of its last block.
+        epoch_end=(pricing.MODULE.after_epoch_end, verification.MODULE.after_epoch_end),
         # A register-model proposal reserves its model id while it is open, and frees it
         # when it closes without executing.
         proposal_submitted=(models.MODULE.after_proposal_submitted,),
@@ -82,6 +89,8 @@ def hooks() -> Hooks:
         # Whitepaper section 6: at a cycle's end its held rewards are released (or
         # forfeited), the minimum issuance is shared, and reputations move.
         race_cycle_closed=(rewards.MODULE.after_race_cycle_closed,),
+        # Whitepaper section 6: every settled task may be drawn for a check.
+        tickets_settled=(verification.MODULE.after_tickets_settled,),
     )
 
 

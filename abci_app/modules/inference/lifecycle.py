@@ -208,3 +208,22 @@ def deregister_relay(ctx: Context, owner: str, public_key: bytes) -> None:
         raise NOT_RELAY_OWNER(f"relay key {public_key.hex()} belongs to {existing.owner}")
     keeper.delete_relay(ctx, public_key)
     ctx.emit("relay_deregistered", public_key=public_key, owner=owner)
+
+
+# --- refunds ------------------------------------------------------------------------------
+
+def credit_refund(ctx: Context, key_hash: bytes, amount: int) -> int:
+    """A charge reimbursed into escrow for a key (whitepaper section 6, "Bounty reward": a
+    payment for a result found malicious is refunded). The caller has moved ``amount`` into
+    escrow; the key's spent drops by as much of it as it had spent, and the escrow
+    invariant holds. Returns what was credited: 0 when the key is gone (the caller pays the
+    owner instead), never more than the key spent."""
+    entry = keeper.get_key(ctx, key_hash)
+    if entry is None:
+        return 0
+    credited = min(amount, entry.spent)
+    if credited:
+        keeper.put_key(ctx, ApiKeyEntry(**{**entry.__dict__, "spent": entry.spent - credited}))
+        ctx.emit("api_key_refunded", key_hash=key_hash, amount_nicoin=credited,
+                 spent_nicoin=entry.spent - credited)
+    return credited
