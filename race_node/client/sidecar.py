@@ -174,6 +174,16 @@ class SidecarClient:
         except grpc.aio.AioRpcError as error:
             raise await self._failed("Generate", error) from error
 
+    async def replay(self, request: pb.ReplayRequest, timeout: float = 120.0
+                     ) -> pb.ReplayResponse:
+        """InferenceEngine.Replay: judge an executor's output in one prefill (docs/inference.md,
+        "The replay check")."""
+        try:
+            return await self.inference().Replay(request, timeout=timeout,
+                                                 metadata=self._metadata)
+        except grpc.aio.AioRpcError as error:
+            raise await self._failed("Replay", error) from error
+
     # --- RaceEngine (whitepaper Appendix A) ---------------------------------------------
 
     async def start_race(self, request: pb.StartRaceRequest) -> AsyncIterator[pb.RaceEvent]:

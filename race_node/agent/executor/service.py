@@ -27,6 +27,11 @@ import grpc
 
 from race_node.agent.config import is_loopback, split_host_port
 from race_node.agent.executor.store import ExecutorStore, StoredTicket
+from race_node.agent.executor.transcripts import (
+    TranscriptRefused,
+    VerifierKeys,
+    check_transcript_request,
+)
 from race_node.client.sidecar import SidecarClient
 from race_node.inference.tickets import TicketRefused, check_ticket
 from race_node.inference.view import ChainUnavailable, ChainView
@@ -84,6 +89,8 @@ class ExecutorStats:
     interrupted: int = 0
     failed: int = 0
     last_refusal: str | None = None
+    transcripts_served: int = 0
+    transcripts_refused: int = 0
 
 
 class ExecutorService(pb_grpc.ExecutorServicer):
@@ -99,6 +106,7 @@ class ExecutorService(pb_grpc.ExecutorServicer):
         self.models: dict[str, str] = {}
         self.stats = ExecutorStats()
         self._writes: set[asyncio.Task[None]] = set()
+        self._verifier_keys = VerifierKeys(view)
 
     async def Execute(self, request: pb.ExecuteRequest,  # noqa: N802 (gRPC name)
                       context: grpc.aio.ServicerContext
@@ -145,6 +153,32 @@ class ExecutorService(pb_grpc.ExecutorServicer):
             elif transcript.completion_tokens:
                 self.stats.interrupted += 1
             self._record(ticket, request, transcript)
+
+    async def Transcript(self, request: pb.TranscriptRequest,  # noqa: N802 (gRPC name)
+                         context: grpc.aio.ServicerContext) -> pb.TranscriptResponse:
+        """A settled task's transcript for a weighted verifier that signed the request
+        (docs/verification.md, "The check")."""
+        try:
+            chain_id = await self.view.chain_id_of_node()
+            await check_transcript_request(self._verifier_keys, chain_id, request)
+        except TranscriptRefused as refused:
+            self.stats.transcripts_refused += 1
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(refused))
+            raise
+        except ChainUnavailable as away:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the executor's node: {away}")
+            raise
+        stored = await asyncio.to_thread(self.store.transcript, request.ticket_height,
+                                         bytes(request.request_id))
+        if stored is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"no transcript of request {bytes(request.request_id).hex()} "
+                                f"at height {request.ticket_height} is kept here")
+            raise AssertionError("unreachable")
+        self.stats.transcripts_served += 1
+        return pb.TranscriptResponse(
+            request=sidecar_pb2.GenerateRequest.FromString(stored[0]),
+            output=sidecar_pb2.GenerateResponse.FromString(stored[1]))
 
     def _record(self, ticket: pb.Ticket, request: pb.ExecuteRequest,
                 transcript: Transcript) -> None:
@@ -222,4 +256,6 @@ class ExecutorServer:
         return {"address": self.address, "endpoint": self.endpoint,
                 "models": sorted(self.service.models), "served": stats.served,
                 "refused": stats.refused, "interrupted": stats.interrupted,
-                "failed": stats.failed, "last_refusal": stats.last_refusal}
+                "failed": stats.failed, "last_refusal": stats.last_refusal,
+                "transcripts_served": stats.transcripts_served,
+                "transcripts_refused": stats.transcripts_refused}
