@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 
 from abci_app.core.authority import governance_authority
 from abci_app.modules.gov.escrow import escrow_address
+from abci_app.modules.rewards.keeper import SPENDABLE_FUNDS
 from abci_app.tx.codec import pack
 from governance import lookups
 from governance.common import (
@@ -39,7 +40,14 @@ from governance.output import (
 from race_node.client.queries import ChainQueries
 from race_node.client.rpc import CometRPC
 from race_node.node.genesis_params import split_param_assignment
-from race_protocol.gen.race.v1 import bank_pb2, gov_pb2, models_pb2, params_pb2, query_pb2
+from race_protocol.gen.race.v1 import (
+    bank_pb2,
+    gov_pb2,
+    models_pb2,
+    params_pb2,
+    query_pb2,
+    rewards_pb2,
+)
 
 app = typer.Typer(
     help="Governance: propose models, parameter changes and community spends, deposit, vote, "
@@ -309,6 +317,49 @@ def propose_send(
         default_title = f"Send {lookups.format_nicoin(amount_nicoin)} to {recipient}"
         _submit("send", lambda _proposer: [spend], title or default_title[:140], summary,
                 deposit, from_key, fee, wait, timeout, home, node, output)
+
+
+@propose_app.command("grant")
+def propose_grant(
+    fund: Annotated[str, typer.Argument(
+        help=f"the fund that pays: {', '.join(SPENDABLE_FUNDS)}")],
+    to: Annotated[str, typer.Argument(help="recipient: a race1... address or a key name")],
+    amount: Annotated[str, typer.Argument(help="e.g. 5000icoin")],
+    purpose: Annotated[str, typer.Option(help="what the grant pays for (on chain)")],
+    title: TitleOption = None,
+    summary: SummaryOption = "",
+    deposit: DepositOption = None,
+    from_key: FromOption = ...,  # type: ignore[assignment]
+    fee: FeeOption = None,
+    wait: WaitOption = True,
+    timeout: TimeoutOption = 30.0,
+    home: HomeOption = DEFAULT_HOME_PATH,
+    node: NodeOption = None,
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Propose a grant from a fund the rewards module holds: the training fund (whitepaper
+    Appendix K: training runs are funded by vote), the community pool, the forfeit pool or
+    a genesis allocation (docs/rewards.md, "Funds"). See `race tokenomics` for balances.
+
+    Examples:
+
+      race gov propose grant training_fund race1... 5000icoin --purpose "DiLoCo run 3" --from v
+
+      race gov propose grant community_pool builder 100icoin --purpose "docs" --from v
+    """
+    with command_errors(output):
+        if fund not in SPENDABLE_FUNDS:
+            raise CommandError(f"no fund {fund!r}; funds: {', '.join(SPENDABLE_FUNDS)}")
+        amount_nicoin = lookups.parse_amount_nicoin(amount)
+        if amount_nicoin == 0:
+            raise CommandError("the amount must be more than zero")
+        recipient = resolve_address(home, to)
+        grant = rewards_pb2.MsgSpendFund(authority=governance_authority(), fund=fund,
+                                         recipient=recipient, amount_nicoin=amount_nicoin,
+                                         purpose=purpose)
+        default_title = f"Grant {lookups.format_nicoin(amount_nicoin)} from the {fund}"
+        _submit("grant", lambda _proposer: [grant], title or default_title[:140],
+                summary or purpose, deposit, from_key, fee, wait, timeout, home, node, output)
 
 
 @app.command("deposit")

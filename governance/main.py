@@ -28,7 +28,9 @@ from governance import (
     query_cli,
     race_cli,
     relay_cli,
+    rewards_cli,
     tx_cli,
+    verification_cli,
 )
 
 # (group name, module, attribute, what it is for): groups an install may lack.
@@ -65,6 +67,11 @@ app.add_typer(apikey_cli.app, name="apikey")
 app.add_typer(relay_cli.app, name="relay")
 app.add_typer(race_cli.app, name="race")
 app.add_typer(race_cli.provider_app, name="provider")
+app.add_typer(rewards_cli.app, name="rewards")
+app.command("reputation")(rewards_cli.reputation)
+app.command("tokenomics")(rewards_cli.tokenomics)
+app.add_typer(verification_cli.inference_app, name="inference")
+app.add_typer(verification_cli.app, name="verification")
 
 
 def _add_optional_groups(root: typer.Typer) -> None:

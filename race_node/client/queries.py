@@ -24,6 +24,7 @@ from abci_app.modules.gov.errors import PROPOSAL_NOT_FOUND
 from abci_app.modules.inference.errors import KEY_NOT_FOUND, MODEL_NOT_SERVABLE
 from abci_app.modules.models.errors import MODEL_NOT_FOUND
 from abci_app.modules.race.errors import CYCLE_NOT_FOUND
+from abci_app.modules.verification.errors import TASK_NOT_FOUND, WRONG_EPOCH
 from race_node.client.rpc import CometRPC, RPCError
 from race_protocol.errors import ErrorCode
 from race_protocol.gen.race.v1 import (
@@ -34,12 +35,15 @@ from race_protocol.gen.race.v1 import (
     params_pb2,
     pricing_pb2,
     query_pb2,
+    rewards_pb2,
+    verification_pb2,
 )
 
 # A proposal carries its messages as ``Any``: json_format resolves each "@type" in the
 # default descriptor pool, so every module's messages are loaded before an answer is read.
 PROPOSAL_MESSAGE_FILES = (bank_pb2.DESCRIPTOR, gov_pb2.DESCRIPTOR, models_pb2.DESCRIPTOR,
-                          params_pb2.DESCRIPTOR, pricing_pb2.DESCRIPTOR)
+                          params_pb2.DESCRIPTOR, pricing_pb2.DESCRIPTOR,
+                          rewards_pb2.DESCRIPTOR)
 
 
 class QueryFailed(Exception):
@@ -66,7 +70,7 @@ def _codes(*named: ErrorCode) -> frozenset[int]:
 # Refusals that mean "no such thing" (for HTTP 404 / gRPC NOT_FOUND).
 NOT_FOUND_CODES = _codes(auth_errors.ACCOUNT_NOT_FOUND, MODEL_NOT_FOUND, PROPOSAL_NOT_FOUND,
                          ROUND_NOT_FOUND, DEAL_NOT_FOUND, KEY_NOT_FOUND, MODEL_NOT_SERVABLE,
-                         CYCLE_NOT_FOUND)
+                         CYCLE_NOT_FOUND, TASK_NOT_FOUND, WRONG_EPOCH)
 # Refusals that mean "the request was malformed" (HTTP 400 / gRPC INVALID_ARGUMENT).
 BAD_REQUEST_CODES = _codes(UNKNOWN_QUERY_PATH, BAD_QUERY, UNKNOWN_MODULE, UNKNOWN_PARAM,
                            auth_errors.INVALID_ADDRESS, bank_errors.INVALID_ADDRESS)
@@ -208,6 +212,19 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
     QueryMethod("InferenceParams", inference_pb2.QueryInferenceParamsRequest,
                 inference_pb2.QueryInferenceParamsResponse, lambda r: "/inference/params",
                 _params),
+    QueryMethod("Tokenomics", rewards_pb2.QueryTokenomicsRequest,
+                rewards_pb2.QueryTokenomicsResponse, lambda r: "/rewards/tokenomics"),
+    QueryMethod("HeldRewards", rewards_pb2.QueryHeldRewardsRequest,
+                rewards_pb2.QueryHeldRewardsResponse, lambda r: f"/rewards/held/{r.operator}"),
+    QueryMethod("RewardsReputation", rewards_pb2.QueryRewardsReputationRequest,
+                rewards_pb2.QueryRewardsReputationResponse,
+                lambda r: f"/rewards/reputation/{r.operator}"),
+    QueryMethod("RewardsReputations", rewards_pb2.QueryRewardsReputationsRequest,
+                rewards_pb2.QueryRewardsReputationsResponse, lambda r: "/rewards/reputations"),
+    QueryMethod("RewardsCycle", rewards_pb2.QueryRewardsCycleRequest,
+                rewards_pb2.QueryRewardsCycleResponse, lambda r: f"/rewards/cycle/{r.cycle}"),
+    QueryMethod("RewardsParams", rewards_pb2.QueryRewardsParamsRequest,
+                rewards_pb2.QueryRewardsParamsResponse, lambda r: "/rewards/params", _params),
     QueryMethod("RaceStatus", query_pb2.QueryRaceStatusRequest,
                 query_pb2.QueryRaceStatusResponse, lambda r: "/race/status"),
     QueryMethod("RaceCycle", query_pb2.QueryRaceCycleRequest, query_pb2.QueryRaceCycleResponse,
@@ -223,6 +240,23 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
                 query_pb2.QueryRaceProviderResponse, lambda r: f"/race/provider/{r.operator}"),
     QueryMethod("RaceParams", query_pb2.QueryRaceParamsRequest,
                 query_pb2.QueryRaceParamsResponse, lambda r: "/race/params", _params),
+    QueryMethod("VerificationTask", verification_pb2.QueryVerificationTaskRequest,
+                verification_pb2.QueryVerificationTaskResponse,
+                lambda r: f"/verification/task/{r.id}"),
+    QueryMethod("VerificationTasks", verification_pb2.QueryVerificationTasksRequest,
+                verification_pb2.QueryVerificationTasksResponse,
+                lambda r: f"/verification/tasks/{r.height}"),
+    QueryMethod("VerificationEpoch", verification_pb2.QueryVerificationEpochRequest,
+                verification_pb2.QueryVerificationEpochResponse,
+                lambda r: f"/verification/epoch/{r.epoch}"),
+    QueryMethod("Disputes", verification_pb2.QueryDisputesRequest,
+                verification_pb2.QueryDisputesResponse, lambda r: "/verification/disputes"),
+    QueryMethod("Verifier", verification_pb2.QueryVerifierRequest,
+                verification_pb2.QueryVerifierResponse,
+                lambda r: f"/verification/verifier/{r.verifier}"),
+    QueryMethod("VerificationParams", verification_pb2.QueryVerificationParamsRequest,
+                verification_pb2.QueryVerificationParamsResponse,
+                lambda r: "/verification/params", _params),
 )}
 
 
@@ -256,7 +290,7 @@ class ChainQueries:
         if request is None:
             request = spec.request_type()
         for field in ("voter", "id", "address", "key_hash", "owner", "model", "public_key",
-                      "operator"):
+                      "operator", "verifier"):
             if spec.request_type.DESCRIPTOR.fields_by_name.get(field) is not None:
                 check_path_segment(getattr(request, field), field)
         path = spec.abci_path(request)

@@ -48,6 +48,8 @@ from race_node.gateway.broadcast import (
 from race_node.gateway.inference_routes import add_inference_routes
 from race_node.gateway.proto_schema import message_schemas, schema_ref
 from race_node.gateway.race_routes import add_race_routes
+from race_node.gateway.rewards_routes import add_rewards_routes
+from race_node.gateway.verification_routes import add_verification_routes
 from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
 
 JSON = dict[str, Any]
@@ -271,6 +273,8 @@ def chain_router(queries: ChainQueries,
 
     add_inference_routes(router, answer)
     add_race_routes(router, answer)
+    add_rewards_routes(router, answer)
+    add_verification_routes(router, answer)
 
     @router.post("/race/tx/v1/txs", tags=["tx"], summary="Broadcast a signed tx",
                 responses=ok("BroadcastTx"))
