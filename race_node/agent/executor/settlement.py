@@ -23,8 +23,11 @@ import re
 from race_node.agent.duties import AgentServices, BlockContext
 from race_node.agent.executor.store import DROPPED, SETTLED, ExecutorStore, StoredTicket
 from race_node.client.broadcast import Submission
+from race_node.client.queries import QueryFailed
+from race_node.client.rpc import RPCError
 from race_node.inference.view import ChainView
 from race_protocol.gen.race.v1 import inference_pb2 as pb
+from race_protocol.gen.race.v1 import verification_pb2
 
 log = logging.getLogger("race.agent.settlement")
 DEFAULT_EVERY_BLOCKS = 3
@@ -34,6 +37,9 @@ TICKET_FRAMING_BYTES = 8
 TICKET_INDEX = re.compile(r"ticket (\d+)")
 PRUNE_EVERY_BLOCKS = 50
 TRANSCRIPT_WINDOWS = 10
+# Blocks kept past the last moment a transcript can be asked for (a report filed in the
+# window's last block, then voted on through a dispute window, with room for lag).
+TRANSCRIPT_MARGIN_BLOCKS = 50
 # A batch neither committed nor refused after this many blocks (its tx was dropped from
 # the mempool for good, its sequence taken) is reconciled with the chain's settled records.
 STALE_BATCH_BLOCKS = 10
@@ -172,5 +178,25 @@ class SettlementDuty:
         await asyncio.to_thread(self.store.finish_batch, batch, DROPPED, reason)
 
     async def _prune(self, height: int, validity: int) -> None:
-        if height % PRUNE_EVERY_BLOCKS == 0:
-            await asyncio.to_thread(self.store.prune, height - TRANSCRIPT_WINDOWS * validity)
+        if height % PRUNE_EVERY_BLOCKS:
+            return
+        kept = await self._transcript_blocks(validity)
+        if kept is not None:
+            await asyncio.to_thread(self.store.prune, height - kept)
+
+    async def _transcript_blocks(self, validity: int) -> int | None:
+        """How many blocks back a transcript may still be asked for (docs/verification.md,
+        "The check"): a ticket settles up to ``validity`` blocks after its height, may be
+        reported ``report_window_blocks`` after that, and its dispute takes votes for
+        ``dispute_window_blocks`` more. None (prune nothing) when the chain cannot say."""
+        try:
+            answer = await asyncio.to_thread(
+                self.view.queries.call, "VerificationParams",
+                verification_pb2.QueryVerificationParamsRequest())
+        except (QueryFailed, RPCError, OSError) as error:
+            log.debug("verification params unavailable (%s); transcripts kept", error)
+            return None
+        assert isinstance(answer, verification_pb2.QueryVerificationParamsResponse)
+        needed = (validity + int(answer.params.report_window_blocks)
+                  + int(answer.params.dispute_window_blocks) + TRANSCRIPT_MARGIN_BLOCKS)
+        return max(TRANSCRIPT_WINDOWS * validity, needed)
