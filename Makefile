@@ -117,7 +117,7 @@ run: setup ## start 4 validators on loopback, each a provider (sidecar + agent),
 	$(VENV)/bin/race localnet start --dir $(LOCALNET_DIR) --foreground $(LOCALNET_START_ARGS)
 
 test: setup ## run the whole test suite
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=40
 
 lint: $(VENV)/.stamp-deps .cache/.stamp-protos ## ruff, and the import-layer contracts (pyproject.toml)
 	$(PY) -m ruff check abci_app race_node race_protocol gpu_sidecar governance bench tests proto
