@@ -350,7 +350,8 @@ class Run:
             batches += [(honest[k % len(honest)], 1, SPAM_SECRET) for k in range(reports)]
         new = self.settle(batches)
         spam_tasks = new[-reports:] if spamming else []
-        rate = int(self.net.task(new[len(self.roles) - 1])["task"]["check_rate_ppm"])
+        rate = int(self.net.task(next(t for t in new if self.executor_of[t] == honest[-1]))[
+            "task"]["check_rate_ppm"])
         checks = self.check(new)
         if spam_tasks:
             self.spam(spammer, spam_tasks)  # type: ignore[arg-type]
