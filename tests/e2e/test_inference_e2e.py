@@ -110,6 +110,7 @@ class Network:
     def restart_agent(self, index: int) -> None:
         """Start a killed agent again (its journal and cursor carry on)."""
         process = self.net.agent_process(index)
+        process.kill()  # a SIGKILL just sent may not have landed yet; this waits for it
         process.env = OFFLINE_ENV
         process.start()
         status = self.net.node(index)["agent"]["status"]

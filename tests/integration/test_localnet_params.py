@@ -219,7 +219,8 @@ def test_tokens_reach_sidecars_through_the_environment_only(tmp_path: Path) -> N
         "agent", "start", "--home", str(net.home(0).root), "--node", "http://127.0.0.1:42101",
         "--sidecar", "127.0.0.1:42105",
         "--sidecar-token-file", str(net.home(0).sidecar_token_file),
-        "--status-address", "127.0.0.1:42106", "--key", "validator"]
+        "--status-address", "127.0.0.1:42106", "--key", "validator",
+        "--executor-address", "127.0.0.1:42108", "--settle-every", "2"]
     command_lines = " ".join([*sidecar.argv, *agent.argv, *engine.argv])
     assert node0_token not in command_lines and engine_token not in command_lines
     environment = net.sidecar_environment(0)
