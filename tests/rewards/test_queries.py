@@ -109,7 +109,7 @@ def cli(net: RewardsNet, monkeypatch: pytest.MonkeyPatch) -> RewardsNet:
 
 
 def run(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.stdout
     return result.stdout
 

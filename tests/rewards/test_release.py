@@ -86,7 +86,8 @@ def test_a_node_caught_in_the_race_forfeits_the_cycle_and_its_reputation_resets(
     assert net.invariants() == []
 
 
-def test_a_verifier_that_skipped_a_drawn_check_loses_its_validation_share() -> None:
+def test_a_verifier_that_skipped_a_drawn_check_loses_its_validation_share_and_that_part_of_its_work(
+) -> None:
     net = RewardsNet.start(rewards={"release_delay_cycles": 0, "minimum_issuance_ppm": 0})
     executor, diligent, skipper = net.operators[0], net.operators[1], net.operators[2]
     net.fund_key(10**12)
@@ -104,12 +105,15 @@ def test_a_verifier_that_skipped_a_drawn_check_loses_its_validation_share() -> N
 
     net.close_cycle()
 
-    # The pool is divided by checks done (2 and 2); the skipper's half is forfeited.
+    # The pool is divided by checks done (2 and 2); the skipper's half is forfeited, and
+    # so is a third of its work rewards (it skipped one of its three drawn checks).
     assert net.balance(diligent) - balances[diligent] == pool // 2
-    assert net.balance(skipper) - balances[skipper] == skipper_work
+    cut = skipper_work // 3
+    assert cut > 0
+    assert net.balance(skipper) - balances[skipper] == skipper_work - cut
     outcome = net.node_cycle(cycle, skipper)
     assert outcome["outcome"] == "validation_share_lost"
-    assert int(outcome["forfeited"]) == pool - pool // 2
+    assert int(outcome["forfeited"]) == pool - pool // 2 + cut
     assert net.reputation(skipper) == 0 and net.reputation(diligent) == 1
     assert net.invariants() == []
 

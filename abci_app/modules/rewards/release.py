@@ -16,6 +16,9 @@ Fired by the race module's boundary through the ``race_cycle_closed`` hook
    * caught: everything is forfeited (already, at the catch);
    * skipped a drawn check, or more false flags than ``max_false_flags_per_cycle``: the
      validation share (verifier rewards and its part of the verification pool) is forfeited;
+     a node that skipped ``s`` of its ``d`` drawn checks also forfeits ``s / d`` of its
+     work rewards (executor share and issuance), so that skipping a check costs more than
+     the replay it saves;
    * its fair share of tasks is ``T · w / W`` (``T`` the cycle's tasks, ``w`` its weight,
      ``W`` the cycle's weight); once that is at least ``min_expected_tasks``, a node that
      executed ``t < T · w / W · min_work_share_ppm / 10^6`` tasks is paid only
@@ -159,6 +162,12 @@ def release_cycle(ctx: Context, cycle: int) -> None:
                 lost += validation
                 validation = 0
                 outcomes.append(keeper.VALIDATION_LOST)
+            if entry.drawn > entry.done:
+                # Skipping saves the replays' compute; the same part of the work rewards
+                # goes, so skipping never pays (docs/rewards.md, "Skipped checks").
+                skipped_cut = work * (entry.drawn - entry.done) // entry.drawn
+                lost += skipped_cut
+                work -= skipped_cut
             keep = work + validation
             if _work_short(entry, total_tasks, total_weight, params.min_expected_tasks,
                            params.min_work_share_ppm):
