@@ -17,6 +17,7 @@ from race_node.agent.config import AgentConfig
 from race_node.agent.executor.install import install_executor
 from race_node.agent.heartbeat import heartbeat_duty
 from race_node.agent.race import race_duty
+from race_node.agent.verifier import verifier_duty
 from race_node.client.broadcast import Signer
 from race_node.client.keyring import Keyring, KeyringError
 from race_node.client.sidecar import SidecarClient
@@ -27,7 +28,11 @@ log = logging.getLogger("race.agent")
 
 def build_agent(config: AgentConfig) -> NodeAgent:
     """The agent with the operator's key and the duties this release has: the heartbeat, the
-    beacon and the Race."""
+    beacon, the executor's (with an executor address), the Race and the verifier.
+
+    The verifier duty runs on every node: a weighted node that does not commit and reveal
+    its seeds is audited as having skipped its draws (docs/verification.md); without a
+    sidecar it still keeps its seeds, but cannot replay what it is drawn for."""
     keyring = Keyring(NodeHome(config.home).keyring_dir)
     try:
         signer = Signer.from_keyring(keyring, config.key_name)
@@ -42,6 +47,7 @@ def build_agent(config: AgentConfig) -> NodeAgent:
     if config.executor_address is not None and sidecar is not None:
         install_executor(agent, config, sidecar)
     agent.on_block(race_duty(config.agent_dir), name="race")
+    agent.on_block(verifier_duty(config.agent_dir, signer), name="verifier")
     return agent
 
 

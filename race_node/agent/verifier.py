@@ -215,6 +215,8 @@ class Verifier:
         self._height = 0
         self._running: dict[str, asyncio.Task[None]] = {}
         self._reported: set[str] = set()
+        # Ended epochs this node has nothing (more) to reveal for.
+        self._reveals_done: set[int] = set()
 
     # --- the height ----------------------------------------------------------------------
 
@@ -264,15 +266,18 @@ class Verifier:
         """Reveal the seeds of ended epochs still in their reveal window."""
         assert self.chain_id is not None
         for ended in (epoch - 1, epoch - 2):
-            if ended < 1:
+            if ended < 1 or ended in self._reveals_done:
                 continue
             answer = await self._epoch_answer(queries, ended)
-            if answer is None or \
-                    answer.epoch.status != pb.EPOCH_AUDIT_STATUS_REVEALING:
+            if answer is None or answer.epoch.status == pb.EPOCH_AUDIT_STATUS_OPEN:
                 continue
             mine = next((v for v in answer.verifiers
                          if v.verifier == agent.operator_address), None)
-            if mine is None or not mine.commitment or mine.revealed:
+            if answer.epoch.status != pb.EPOCH_AUDIT_STATUS_REVEALING or mine is None \
+                    or not mine.commitment or mine.revealed:
+                # Nothing to reveal, now or later (an ended epoch takes no commitment):
+                # not read again.
+                self._reveals_done.add(ended)
                 continue
             key = f"verification/reveal/{ended}"
             seed = seed_for(self.signer, self.chain_id, ended)
@@ -403,7 +408,15 @@ class Verifier:
             return self._drop(job, f"the chain no longer has the task ({failure.log})")
         assert isinstance(detail, pb.QueryVerificationTaskResponse)
         task = detail.tasks[0].task
-        model = await self._sidecar_model(sidecar_client, job.model)
+        try:
+            model = await self._sidecar_model(sidecar_client, job.model)
+        except SidecarError as away:
+            # Away (restarting, or its engine still loading) is not "cannot replay": the
+            # check is only put off, so a drawn task is not skipped for a passing outage.
+            log.info("task %s: the sidecar does not answer (%s); trying again later",
+                     job.task_id[:16], away)
+            job.not_before = time.time() + RETRY_AFTER_S
+            return None
         if model is None:
             return self._drop(job, f"this node's sidecar does not serve {job.model!r}")
         fetched = await self._fetch(agent, queries, job)
@@ -438,10 +451,9 @@ class Verifier:
 
     @staticmethod
     async def _sidecar_model(client: SidecarClient, registry_id: str) -> str | None:
-        try:
-            served = await client.list_models()
-        except SidecarError:
-            return None
+        """The sidecar's name for ``registry_id``, None when it does not serve it; raises
+        SidecarError when the sidecar does not answer."""
+        served = await client.list_models()
         return next((m.name for m in served if m.name.lower() == registry_id), None)
 
     async def _fetch(self, agent: AgentServices, queries: ChainQueries, job: Job
