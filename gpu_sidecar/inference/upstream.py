@@ -34,6 +34,8 @@ from race_protocol.gen.race.v1 import sidecar_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_S = 5.0
+# First and longest wait between attempts to reach the engine, in milliseconds.
+RECONNECT_BACKOFF_MS = (1_000, 5_000)
 # The engine refusing the front's credentials is an operator's problem, not the caller's.
 _FRONT_CREDENTIAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -76,7 +78,13 @@ class InferenceUpstream:
     def channel(self) -> grpc.aio.Channel:
         """A channel to the engine host: TLS when a CA is given, else plaintext."""
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   # An engine that is still loading refuses connections for a minute or
+                   # more; gRPC's default backoff grows to two minutes meanwhile, so a
+                   # sidecar would keep saying the engine is away long after it is up.
+                   ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+                   ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+                   ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[1])]
         if self.ca_cert is None:
             return grpc.aio.insecure_channel(self.address, options=options)
         credentials = grpc.ssl_channel_credentials(root_certificates=self.ca_cert.read_bytes())
