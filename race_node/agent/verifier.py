@@ -64,6 +64,8 @@ REPLAY_TIMEOUT_S = 300.0
 FETCH_ATTEMPTS = 3
 RETRY_AFTER_S = 4.0
 VERDICTS_PER_TX = 100
+# Ended epochs looked at for a seed still to reveal, newest first.
+MAX_REVEAL_LOOKBACK_EPOCHS = 64
 MAX_REASON_CHARS = 160
 # Verdicts remembered as posted, so an event seen again (a restart) is not checked twice.
 REMEMBERED_TASKS = 20_000
@@ -217,6 +219,8 @@ class Verifier:
         self._reported: set[str] = set()
         # Ended epochs this node has nothing (more) to reveal for.
         self._reveals_done: set[int] = set()
+        # Epochs below this one are past their reveal window.
+        self._reveal_floor = 0
 
     # --- the height ----------------------------------------------------------------------
 
@@ -263,20 +267,26 @@ class Verifier:
                                            commitment=commitment)]))
 
     async def _reveal(self, agent: AgentServices, queries: ChainQueries, epoch: int) -> None:
-        """Reveal the seeds of ended epochs still in their reveal window."""
+        """Reveal the seeds of ended epochs still in their reveal window: every one back to
+        the newest whose window has closed (a node back from downtime may owe several)."""
         assert self.chain_id is not None
-        for ended in (epoch - 1, epoch - 2):
-            if ended < 1 or ended in self._reveals_done:
+        for ended in range(epoch - 1, max(0, epoch - 1 - MAX_REVEAL_LOOKBACK_EPOCHS), -1):
+            if ended < self._reveal_floor:
+                break
+            if ended in self._reveals_done:
                 continue
             answer = await self._epoch_answer(queries, ended)
             if answer is None or answer.epoch.status == pb.EPOCH_AUDIT_STATUS_OPEN:
                 continue
+            if answer.epoch.status != pb.EPOCH_AUDIT_STATUS_REVEALING:
+                # Its window has closed, and every older epoch's closed before it.
+                self._reveals_done.add(ended)
+                self._reveal_floor = ended + 1
+                break
             mine = next((v for v in answer.verifiers
                          if v.verifier == agent.operator_address), None)
-            if answer.epoch.status != pb.EPOCH_AUDIT_STATUS_REVEALING or mine is None \
-                    or not mine.commitment or mine.revealed:
-                # Nothing to reveal, now or later (an ended epoch takes no commitment):
-                # not read again.
+            if mine is None or not mine.commitment or mine.revealed:
+                # Nothing to reveal, now or later: not read again.
                 self._reveals_done.add(ended)
                 continue
             key = f"verification/reveal/{ended}"
