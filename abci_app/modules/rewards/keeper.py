@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import cache
 from typing import Any
 
+from abci_app.core import cursors
 from abci_app.core.context import Context
 from abci_app.modules.bank import keeper as bank
 from abci_app.modules.race import keeper as race
@@ -97,18 +98,12 @@ def community_pool_address() -> str:
 # --- state values ---------------------------------------------------------------------------
 
 def state_value(ctx: Context, name: str) -> int:
-    row = ctx.table(STATE).get(name)
-    return 0 if row is None else int(row["value"])
+    return cursors.get(ctx, STATE, name)
 
 
 def set_state_value(ctx: Context, name: str, value: int) -> None:
     """Write a value (0 removes it); an unchanged one is not rewritten."""
-    if state_value(ctx, name) == value:
-        return
-    if value:
-        ctx.table(STATE).put(name, {"value": str(value)})
-    else:
-        ctx.table(STATE).delete(name)
+    cursors.put(ctx, STATE, name, value)
 
 
 def all_state(ctx: Context) -> dict[str, int]:
