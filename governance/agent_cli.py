@@ -66,6 +66,9 @@ def start(
         "RACE_SIDECAR_TOKEN",
     sidecar_token_file: Annotated[Path | None, typer.Option(
         help="file holding the sidecar's bearer token (instead of the variable)")] = None,
+    sidecar_ca: Annotated[Path | None, typer.Option(
+        help="CA (PEM) of the sidecar's TLS certificate: talk TLS to it (required when "
+             "--sidecar is not on loopback)")] = None,
     sidecar_health_interval: Annotated[float, typer.Option(
         help="seconds between sidecar health checks", min=0.1)] = 5.0,
     heartbeat_every: Annotated[int, typer.Option(
@@ -97,7 +100,7 @@ def start(
 
       race agent start --home /tmp/net/node0 --sidecar 127.0.0.1:50551 --heartbeat-every 5
 
-      RACE_SIDECAR_TOKEN=s3cret race agent start --sidecar 10.0.0.7:50551
+      RACE_SIDECAR_TOKEN=s3cret race agent start --sidecar gpu1.example:50551 --sidecar-ca ca.pem
 
       race agent start --sidecar 127.0.0.1:50551 --executor-address 127.0.0.1:26698
     """
@@ -111,6 +114,7 @@ def start(
                 home=home, rpc_url=rpc_url_for(home, node), key_name=key,
                 sidecar_address=sidecar,
                 sidecar_token=sidecar_token(sidecar_token_env, sidecar_token_file),
+                sidecar_ca=sidecar_ca,
                 status_address=status_address, allow_remote_status=allow_remote_status,
                 heartbeat_every=heartbeat_every,
                 sidecar_health_interval_s=sidecar_health_interval,

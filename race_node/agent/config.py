@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from race_node.client.sidecar import SidecarConfigError, check_sidecar_security, read_ca_cert
+
 DEFAULT_STATUS_ADDRESS = "127.0.0.1:26690"
 DEFAULT_HEARTBEAT_EVERY = 10
 
@@ -43,6 +45,9 @@ class AgentConfig:
     sidecar_address: str | None = None
     # Never printed: repr=False keeps it out of logs and tracebacks.
     sidecar_token: str | None = field(default=None, repr=False)
+    # The CA (PEM) of the sidecar's TLS certificate: talk TLS to it. Required when the
+    # sidecar is not on loopback (it serves only TLS there).
+    sidecar_ca: Path | None = None
     status_address: str = DEFAULT_STATUS_ADDRESS
     allow_remote_status: bool = False
     heartbeat_every: int = DEFAULT_HEARTBEAT_EVERY
@@ -63,6 +68,16 @@ class AgentConfig:
                 "serve it there deliberately")
         if self.sidecar_address is not None:
             split_host_port(self.sidecar_address, "--sidecar")
+            try:
+                check_sidecar_security(self.sidecar_address, self.sidecar_token or None,
+                                       self.sidecar_ca)
+                if self.sidecar_ca is not None:
+                    read_ca_cert(self.sidecar_ca)
+            except SidecarConfigError as exc:
+                raise AgentConfigError(str(exc)) from exc
+        elif self.sidecar_ca is not None:
+            raise AgentConfigError("--sidecar-ca needs --sidecar: it is the CA of that "
+                                   "sidecar's TLS certificate")
         if self.heartbeat_every < 0:
             raise AgentConfigError("--heartbeat-every must be 0 (off) or a number of blocks")
         if self.executor_address is not None:

@@ -38,7 +38,8 @@ def build_agent(config: AgentConfig) -> NodeAgent:
         signer = Signer.from_keyring(keyring, config.key_name)
     except KeyringError as exc:
         raise AgentError(f"cannot load the operator key: {exc}") from exc
-    sidecar = (SidecarClient(config.sidecar_address, config.sidecar_token)
+    sidecar = (SidecarClient(config.sidecar_address, config.sidecar_token,
+                             ca_cert=config.sidecar_ca)
                if config.sidecar_address else None)
     agent = NodeAgent(config, signer, sidecar=sidecar)
     if config.heartbeat_every:

@@ -5,6 +5,13 @@ serve only one of them (``--no-race``, ``--no-inference``), so :meth:`SidecarCli
 reports the other as absent rather than failing. With a token, every call carries
 ``authorization: Bearer <token>``; the token is never logged or shown in a repr.
 
+A sidecar off loopback serves only TLS (gpu_sidecar/server.py), so a client of one on
+another host is given the CA of the sidecar's certificate (``ca_cert``) and talks TLS; the
+certificate must name the host the client dials. A client refuses, before it connects, a
+non-loopback address without a CA or without a token: the sidecar would refuse a
+plaintext connection anyway, and the token must not cross a network in cleartext, where
+anyone on the path could read it and call the sidecar as this node.
+
 After a failed call the channel is closed and the next call dials afresh, so a restarted
 sidecar is found again as soon as the caller retries (callers pace retries with
 :class:`~race_node.client.backoff.Backoff`), not when gRPC's own reconnect timer fires.
@@ -12,8 +19,11 @@ sidecar is found again as soon as the caller retries (callers pace retries with
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -29,6 +39,53 @@ R = TypeVar("R")
 # Codes after which the channel is redialled: the sidecar is down, restarting or stuck.
 _REDIAL = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                      grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
+
+
+class SidecarConfigError(ValueError):
+    """The sidecar's address and the credentials given for it cannot work together."""
+
+
+def is_loopback_address(address: str) -> bool:
+    """Whether ``HOST:PORT`` can only be reached from this machine (127.0.0.0/8, ::1,
+    ``localhost``); any other name may resolve to a network address."""
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_sidecar_security(address: str, token: str | None, ca_cert: Path | None) -> None:
+    """Refuse credentials that would not reach ``address`` safely (see the module)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SidecarConfigError(
+            f"sidecar address {address!r} is not HOST:PORT, e.g. 127.0.0.1:50551")
+    if is_loopback_address(address):
+        return
+    if ca_cert is None:
+        raise SidecarConfigError(
+            f"sidecar {address} is not loopback: it serves only TLS there, and the token "
+            "must not travel in cleartext; give the CA of the sidecar's TLS certificate "
+            "(--sidecar-ca)")
+    if token is None:
+        raise SidecarConfigError(
+            f"sidecar {address} is not loopback: give its bearer token (--sidecar-token-file "
+            "or $RACE_SIDECAR_TOKEN)")
+
+
+def read_ca_cert(ca_cert: Path) -> bytes:
+    """The PEM bytes of a CA certificate file; a clear error when it cannot be used."""
+    try:
+        pem = ca_cert.read_bytes()
+    except OSError as exc:
+        raise SidecarConfigError(f"cannot read the sidecar CA {ca_cert}: "
+                                 f"{exc.strerror or exc}") from exc
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise SidecarConfigError(f"the sidecar CA {ca_cert} holds no PEM certificate")
+    return pem
 
 
 class SidecarError(Exception):
@@ -61,18 +118,31 @@ class SidecarHealth:
 
 
 class SidecarClient:
-    """Async client of one sidecar at ``address`` (host:port)."""
+    """Async client of one sidecar at ``address`` (host:port): TLS when ``ca_cert`` (the
+    PEM of the CA that signed the sidecar's certificate) is given, else plaintext, which
+    only a loopback address may use (:class:`SidecarConfigError` otherwise)."""
 
     def __init__(self, address: str, token: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S) -> None:
+                 timeout: float = DEFAULT_TIMEOUT_S, ca_cert: Path | None = None) -> None:
+        token = token or None
+        check_sidecar_security(address, token, ca_cert)
         self.address = address
         self.timeout = timeout
+        self.ca_cert = ca_cert
+        self._root_certificates = None if ca_cert is None else read_ca_cert(ca_cert)
         self._metadata: tuple[tuple[str, str], ...] = (
             (("authorization", f"Bearer {token}"),) if token else ())
         self._channel: grpc.aio.Channel | None = None
 
     def __repr__(self) -> str:
-        return f"SidecarClient({self.address!r}, token={'set' if self._metadata else 'none'})"
+        return (f"SidecarClient({self.address!r}, token={'set' if self._metadata else 'none'}"
+                f", tls={'on' if self.ca_cert is not None else 'off'})")
+
+    def another(self) -> SidecarClient:
+        """A client of the same sidecar with the same credentials, on its own channel."""
+        twin = copy.copy(self)
+        twin._channel = None
+        return twin
 
     async def __aenter__(self) -> SidecarClient:
         return self
@@ -87,12 +157,19 @@ class SidecarClient:
 
     def _open(self) -> grpc.aio.Channel:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.address, options=[
+            options = [
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.initial_reconnect_backoff_ms", 500),
                 ("grpc.max_reconnect_backoff_ms", 5000),
-            ])
+            ]
+            if self._root_certificates is None:
+                self._channel = grpc.aio.insecure_channel(self.address, options=options)
+            else:
+                credentials = grpc.ssl_channel_credentials(
+                    root_certificates=self._root_certificates)
+                self._channel = grpc.aio.secure_channel(self.address, credentials,
+                                                        options=options)
         return self._channel
 
     def inference(self) -> pb_grpc.InferenceEngineStub:

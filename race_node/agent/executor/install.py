@@ -22,7 +22,7 @@ def install_executor(agent: NodeAgent, config: AgentConfig, sidecar: SidecarClie
     store = ExecutorStore(config.executor_store_path)
     # Its own channel to the sidecar: the health monitor redials the agent's channel when
     # a check fails, which would cancel every request streaming over it.
-    own_sidecar = SidecarClient(sidecar.address, config.sidecar_token)
+    own_sidecar = sidecar.another()
     service = ExecutorService(agent.operator_address, view, own_sidecar, store)
     agent.servers.append(ExecutorServer(service, config.executor_address, endpoint))
     agent.on_block(ServingDuty(service, endpoint).on_block, name="serve-models")
