@@ -17,6 +17,7 @@ from governance.options import connect
 from governance.output import (
     CommandError,
     OutputFormat,
+    error_console,
     fail,
     key_value_table,
     show,
@@ -24,7 +25,13 @@ from governance.output import (
 )
 from governance.tx_cli import broadcaster_for, submit, wait_for_commit
 from race_node.client.keyring import Keyring
-from race_node.client.queries import ChainQueries, QueryFailed, to_json
+from race_node.client.queries import (
+    MAX_PAGES,
+    PAGED_METHODS,
+    ChainQueries,
+    QueryFailed,
+    to_json,
+)
 from race_node.client.rpc import CometRPC
 from race_node.node.home import NodeHome
 
@@ -35,6 +42,11 @@ FeeOption = Annotated[str | None, typer.Option(help="fee, e.g. 1000nicoin; defau
 WaitOption = Annotated[bool, typer.Option("--wait/--no-wait",
                                           help="wait until the tx is in a committed block")]
 TimeoutOption = Annotated[float, typer.Option(help="seconds to wait for the commit")]
+# Listings: every list command reads the whole listing, page after page (at most MAX_PAGES
+# pages), into one answer; --limit stops it sooner.
+LimitOption = Annotated[int, typer.Option(
+    "--limit", min=0, help="read at most this many entries (0: all); when more remain, "
+                           "stderr says so")]
 
 
 @contextmanager
@@ -50,10 +62,30 @@ def command_errors(output: OutputFormat) -> Iterator[None]:
                                f"{failure.log}") from failure
 
 
-def query(home: Path, node: str | None, method: str, request: Message | None = None) -> Message:
-    """One ``race.v1.Query`` answer from the node (the same the gateways give)."""
+def query(home: Path, node: str | None, method: str, request: Message | None = None,
+          limit: int = 0) -> Message:
+    """One ``race.v1.Query`` answer from the node (the same the gateways give).
+
+    A listing (a paged method) is read page after page into one answer: at most ``limit``
+    entries (0: all, up to ``MAX_PAGES`` pages). When entries remain, stderr says so; the
+    answer's ``pagination.next_key``, where it has one, is where the rest starts.
+    """
     with connect(home, node) as rpc:
-        return ChainQueries(rpc).call(method, request)
+        queries = ChainQueries(rpc)
+        if method not in PAGED_METHODS:
+            return queries.call(method, request)
+        answer, next_key = queries.call_all(method, request, limit)
+    if next_key:
+        read = f"the first {limit}" if limit else f"{MAX_PAGES} pages of"
+        error_console.print(f"Note: read {read} entries; more remain (from page key "
+                            f"{next_key!r}); raise --limit to read them", highlight=False,
+                            markup=False)
+    return answer
+
+
+def limited(limit: int) -> dict[str, int]:
+    """:func:`query`'s keywords for a command's ``--limit``: none for 0 (every entry)."""
+    return {"limit": limit} if limit else {}
 
 
 def as_json(message: Message) -> dict[str, Any]:

@@ -18,10 +18,12 @@ from governance import lookups
 from governance.common import (
     FeeOption,
     FromOption,
+    LimitOption,
     TimeoutOption,
     WaitOption,
     as_json,
     command_errors,
+    limited,
     query,
     resolve_address,
     sign_and_send,
@@ -446,15 +448,22 @@ def _deadline(proposal: dict[str, Any]) -> str:
 def list_proposals(
     status: Annotated[str | None, typer.Option(help="only this status: " + ", ".join(STATUSES))]
         = None,
+    limit: LimitOption = 0,
     home: HomeOption = DEFAULT_HOME_PATH,
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """List proposals.
 
+    The chain answers a page at a time: this reads every page (or the first --limit
+    entries) into one list, the same JSON document as a single page; stderr says when
+    entries remain. With --status, --limit counts the proposals read, shown or not.
+
     Examples:
 
       race gov list
+
+      race gov list --limit 50
 
       race gov list --status voting_period --output json
     """
@@ -464,7 +473,7 @@ def list_proposals(
             if status not in STATUSES:
                 raise CommandError(f"--status must be one of {', '.join(STATUSES)}")
             request.status = gov_pb2.ProposalStatus.Value("PROPOSAL_STATUS_" + status.upper())
-        answer = as_json(query(home, node, "Proposals", request))
+        answer = as_json(query(home, node, "Proposals", request, **limited(limit)))
     rows = [(p["id"], p["kind"], p["title"], _short_status(p["status"]),
              lookups.format_nicoin(int(p["total_deposit_nicoin"])), _deadline(p))
             for p in answer["proposals"]]
@@ -499,7 +508,7 @@ def show_proposal(
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
-    """Show one proposal with its deposits and votes.
+    """Show one proposal with its deposits and votes (every page of each).
 
     Example: race gov show 1 --output json
     """

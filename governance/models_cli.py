@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from governance.common import as_json, command_errors, query
+from governance.common import LimitOption, as_json, command_errors, limited, query
 from governance.options import DEFAULT_HOME_PATH, HomeOption, NodeOption
 from governance.output import (
     CommandError,
@@ -36,11 +36,16 @@ def _status(name: str) -> str:
 @app.command("list")
 def list_models(
     status: Annotated[str | None, typer.Option(help="only proposed, active or retired")] = None,
+    limit: LimitOption = 0,
     home: HomeOption = DEFAULT_HOME_PATH,
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """List registry entries with their price per token at the current price.
+
+    The chain answers a page at a time: this reads every page (or the first --limit
+    entries) into one list, the same JSON document as a single page; stderr says when
+    entries remain. With --status, --limit counts the entries read, shown or not.
 
     Examples:
 
@@ -54,7 +59,7 @@ def list_models(
             if status not in STATUSES:
                 raise CommandError(f"--status must be one of {', '.join(STATUSES)}")
             request.status = models_pb2.ModelStatus.Value("MODEL_STATUS_" + status.upper())
-        answer = as_json(query(home, node, "Models", request))
+        answer = as_json(query(home, node, "Models", request, **limited(limit)))
     rows = [(m["id"], _status(m["status"]), f"{m['source']['hf_repo']}@{m['source']['revision']}",
              m["units_of_compute_per_token"], m["max_context"], per_token)
             for m, per_token in zip(answer["models"], answer["price_per_token_nicoin"],

@@ -110,7 +110,8 @@ def show_price(
             document["vote"]["voter"] = address
         if history:
             document["history"] = as_json(query(
-                home, node, "PriceHistory", query_pb2.QueryPriceHistoryRequest(limit=history)))
+                home, node, "PriceHistory", query_pb2.QueryPriceHistoryRequest(limit=history),
+                limit=history))
     if output is OutputFormat.json:
         print_json(document if (voter or history) else price)
         return

@@ -15,10 +15,12 @@ import typer
 from governance.common import (
     FeeOption,
     FromOption,
+    LimitOption,
     TimeoutOption,
     WaitOption,
     as_json,
     command_errors,
+    limited,
     query,
     sign_and_send,
 )
@@ -113,11 +115,16 @@ def status(
 def results(
     cycle: Annotated[int, typer.Option(
         "--cycle", min=0, help="the cycle; 0 (default): the cycle in progress")] = 0,
+    limit: LimitOption = 0,
     home: HomeOption = DEFAULT_HOME_PATH,
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Per node of a cycle: claimed count, attested share, accepted or not, new power.
+
+    The chain answers a page at a time: this reads every page (or the first --limit
+    entries) into one list, the same JSON document as a single page; stderr says when
+    entries remain.
 
     Examples:
 
@@ -127,7 +134,8 @@ def results(
     """
     with command_errors(output):
         document = as_json(query(home, node, "RaceResults",
-                                 query_pb2.QueryRaceResultsRequest(cycle=cycle)))
+                                 query_pb2.QueryRaceResultsRequest(cycle=cycle),
+                                 **limited(limit)))
     if output is OutputFormat.json:
         print_json(document)
         return
@@ -232,11 +240,16 @@ def register(
 
 @provider_app.command("list")
 def list_providers(
+    limit: LimitOption = 0,
     home: HomeOption = DEFAULT_HOME_PATH,
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """The registered providers: operator, consensus key, sidecar, first cycle, power.
+
+    The chain answers a page at a time: this reads every page (or the first --limit
+    entries) into one list, the same JSON document as a single page; stderr says when
+    entries remain.
 
     Examples:
 
@@ -245,7 +258,8 @@ def list_providers(
       race provider list --output json
     """
     with command_errors(output):
-        document: dict[str, Any] = as_json(query(home, node, "RaceProviders"))
+        document: dict[str, Any] = as_json(query(home, node, "RaceProviders",
+                                                 **limited(limit)))
     if output is OutputFormat.json:
         print_json(document)
         return

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from governance import lookups
-from governance.common import as_json, command_errors, query, resolve_address
+from governance.common import as_json, command_errors, limited, query, resolve_address
 from governance.options import DEFAULT_HOME_PATH, HomeOption, NodeOption
 from governance.output import (
     OutputFormat,
@@ -55,12 +55,19 @@ def show(
     node_name: NodeArgument = None,
     cycle: Annotated[int, typer.Option(
         "--cycle", min=0, help="without NODE: the cycle to show; 0 (default): in progress")] = 0,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=0, help="without NODE: read at most this many nodes (0: all); when "
+                               "more remain, stderr says so")] = 0,
     home: HomeOption = DEFAULT_HOME_PATH,
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """A node's held rewards per unreleased cycle, its reputation and its recent cycles;
     without NODE, a cycle's rewards: totals, verification pool and each node's outcome.
+
+    Without NODE, the chain answers the nodes a page at a time: this reads every page (or
+    the first --limit nodes) into one list, the same JSON document as a single page;
+    stderr says when nodes remain.
 
     Examples:
 
@@ -73,7 +80,7 @@ def show(
       race rewards show race1... --output json
     """
     if node_name is None:
-        _show_cycle(home, node, cycle, output)
+        _show_cycle(home, node, cycle, limit, output)
         return
     with command_errors(output):
         address = resolve_address(home, node_name)
@@ -100,10 +107,12 @@ def show(
           _coins(h["released"]), _coins(h["forfeited"])) for h in document["history"]]))
 
 
-def _show_cycle(home: Any, node: str | None, cycle: int, output: OutputFormat) -> None:
+def _show_cycle(home: Any, node: str | None, cycle: int, limit: int,
+                output: OutputFormat) -> None:
     with command_errors(output):
         document = as_json(query(home, node, "RewardsCycle",
-                                 rewards_pb2.QueryRewardsCycleRequest(cycle=cycle)))
+                                 rewards_pb2.QueryRewardsCycleRequest(cycle=cycle),
+                                 **limited(limit)))
     if output is OutputFormat.json:
         print_json(document)
         return
@@ -131,12 +140,19 @@ def _show_cycle(home: Any, node: str | None, cycle: int, output: OutputFormat) -
 
 def reputation(
     node_name: NodeArgument = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=0, help="without NODE: read at most this many nodes (0: all); when "
+                               "more remain, stderr says so")] = 0,
     home: HomeOption = DEFAULT_HOME_PATH,
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """A node's reputation (clean cycles since its last catch; 0 for a new node); without
     NODE, every node's. Lower reputation means more of its tasks are checked.
+
+    Without NODE, the chain answers a page at a time: this reads every page (or the first
+    --limit nodes) into one list, the same JSON document as a single page; stderr says
+    when nodes remain.
 
     Examples:
 
@@ -148,7 +164,7 @@ def reputation(
     """
     with command_errors(output):
         if node_name is None:
-            document = as_json(query(home, node, "RewardsReputations"))
+            document = as_json(query(home, node, "RewardsReputations", **limited(limit)))
             records = document["reputations"]
         else:
             address = resolve_address(home, node_name)

@@ -17,10 +17,12 @@ import typer
 from governance.common import (
     FeeOption,
     FromOption,
+    LimitOption,
     TimeoutOption,
     WaitOption,
     as_json,
     command_errors,
+    limited,
     query,
     sign_and_send,
 )
@@ -217,18 +219,23 @@ def epoch(
 
 @app.command("disputes")
 def disputes(
+    limit: LimitOption = 0,
     home: HomeOption = DEFAULT_HOME_PATH,
     node: NodeOption = None,
     output: OutputOption = OutputFormat.text,
 ) -> None:
     """Open disputes, by deadline: the task, who raised it and the weight so far.
 
+    The chain answers a page at a time: this reads every page (or the first --limit
+    entries) into one list, the same JSON document as a single page; stderr says when
+    entries remain.
+
     Examples:
 
       race verification disputes --output json
     """
     with command_errors(output):
-        document = as_json(query(home, node, "Disputes"))
+        document = as_json(query(home, node, "Disputes", **limited(limit)))
     if output is OutputFormat.json:
         print_json(document)
         return

@@ -8,7 +8,8 @@ the REST gateway and the gRPC gateway cannot disagree about an answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from abci_app.core.errors import BAD_QUERY, UNKNOWN_QUERY_PATH
+from abci_app.core.paging import MAX_PAGE_KEY_CHARS, MAX_PAGE_LIMIT
 from abci_app.core.params import UNKNOWN_MODULE, UNKNOWN_PARAM
 from abci_app.modules.auth import errors as auth_errors
 from abci_app.modules.bank import errors as bank_errors
@@ -132,6 +134,9 @@ class QueryMethod:
     abci_path: Callable[[Any], str]
     # How the module's JSON answer becomes the response's proto3 JSON.
     adapt: Callable[[Any], Any] = _unchanged
+    # A listing the chain answers a page at a time (abci_app.core.paging): the query's data
+    # may name the page, and the answer's ``pagination.next_key`` names the next one.
+    paged: bool = False
 
 
 METHODS: dict[str, QueryMethod] = {m.name: m for m in (
@@ -156,28 +161,29 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
     QueryMethod("PriceVote", query_pb2.QueryPriceVoteRequest, query_pb2.QueryPriceVoteResponse,
                 lambda r: f"/pricing/vote/{r.voter}"),
     QueryMethod("PriceVotes", query_pb2.QueryPriceVotesRequest,
-                query_pb2.QueryPriceVotesResponse, lambda r: "/pricing/votes"),
+                query_pb2.QueryPriceVotesResponse, lambda r: "/pricing/votes", paged=True),
     QueryMethod("PriceHistory", query_pb2.QueryPriceHistoryRequest,
                 query_pb2.QueryPriceHistoryResponse,
-                lambda r: f"/pricing/history/{r.limit}" if r.limit else "/pricing/history"),
+                lambda r: f"/pricing/history/{r.limit}" if r.limit else "/pricing/history",
+                paged=True),
     QueryMethod("PricingParams", query_pb2.QueryPricingParamsRequest,
                 query_pb2.QueryPricingParamsResponse, lambda r: "/pricing/params", _params),
     QueryMethod("Models", query_pb2.QueryModelsRequest, query_pb2.QueryModelsResponse,
-                lambda r: "/models/list" + _model_status(r)),
+                lambda r: "/models/list" + _model_status(r), paged=True),
     QueryMethod("Model", query_pb2.QueryModelRequest, query_pb2.QueryModelResponse,
                 lambda r: f"/models/model/{r.id}"),
     QueryMethod("ModelPricing", query_pb2.QueryModelPricingRequest,
-                query_pb2.QueryModelPricingResponse, lambda r: "/models/pricing"),
+                query_pb2.QueryModelPricingResponse, lambda r: "/models/pricing", paged=True),
     QueryMethod("ModelsParams", query_pb2.QueryModelsParamsRequest,
                 query_pb2.QueryModelsParamsResponse, lambda r: "/models/params", _params),
     QueryMethod("Proposals", query_pb2.QueryProposalsRequest, query_pb2.QueryProposalsResponse,
-                lambda r: "/gov/proposals" + _proposal_status(r)),
+                lambda r: "/gov/proposals" + _proposal_status(r), paged=True),
     QueryMethod("Proposal", query_pb2.QueryProposalRequest, query_pb2.QueryProposalResponse,
                 lambda r: f"/gov/proposal/{r.proposal_id}"),
     QueryMethod("Deposits", query_pb2.QueryDepositsRequest, query_pb2.QueryDepositsResponse,
-                lambda r: f"/gov/deposits/{r.proposal_id}"),
+                lambda r: f"/gov/deposits/{r.proposal_id}", paged=True),
     QueryMethod("Votes", query_pb2.QueryVotesRequest, query_pb2.QueryVotesResponse,
-                lambda r: f"/gov/votes/{r.proposal_id}"),
+                lambda r: f"/gov/votes/{r.proposal_id}", paged=True),
     QueryMethod("Tally", query_pb2.QueryTallyRequest, query_pb2.QueryTallyResponse,
                 lambda r: f"/gov/tally/{r.proposal_id}"),
     QueryMethod("GovParams", query_pb2.QueryGovParamsRequest, query_pb2.QueryGovParamsResponse,
@@ -220,9 +226,11 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
                 rewards_pb2.QueryRewardsReputationResponse,
                 lambda r: f"/rewards/reputation/{r.operator}"),
     QueryMethod("RewardsReputations", rewards_pb2.QueryRewardsReputationsRequest,
-                rewards_pb2.QueryRewardsReputationsResponse, lambda r: "/rewards/reputations"),
+                rewards_pb2.QueryRewardsReputationsResponse, lambda r: "/rewards/reputations",
+                paged=True),
     QueryMethod("RewardsCycle", rewards_pb2.QueryRewardsCycleRequest,
-                rewards_pb2.QueryRewardsCycleResponse, lambda r: f"/rewards/cycle/{r.cycle}"),
+                rewards_pb2.QueryRewardsCycleResponse, lambda r: f"/rewards/cycle/{r.cycle}",
+                paged=True),
     QueryMethod("RewardsParams", rewards_pb2.QueryRewardsParamsRequest,
                 rewards_pb2.QueryRewardsParamsResponse, lambda r: "/rewards/params", _params),
     QueryMethod("RaceStatus", query_pb2.QueryRaceStatusRequest,
@@ -230,12 +238,14 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
     QueryMethod("RaceCycle", query_pb2.QueryRaceCycleRequest, query_pb2.QueryRaceCycleResponse,
                 lambda r: f"/race/cycle/{r.cycle}"),
     QueryMethod("RaceResults", query_pb2.QueryRaceResultsRequest,
-                query_pb2.QueryRaceResultsResponse, lambda r: f"/race/results/{r.cycle}"),
+                query_pb2.QueryRaceResultsResponse, lambda r: f"/race/results/{r.cycle}",
+                paged=True),
     QueryMethod("RaceSamples", query_pb2.QueryRaceSamplesRequest,
                 query_pb2.QueryRaceSamplesResponse,
                 lambda r: f"/race/samples/{r.cycle}/{r.operator}"),
     QueryMethod("RaceProviders", query_pb2.QueryRaceProvidersRequest,
-                query_pb2.QueryRaceProvidersResponse, lambda r: "/race/providers"),
+                query_pb2.QueryRaceProvidersResponse, lambda r: "/race/providers",
+                paged=True),
     QueryMethod("RaceProvider", query_pb2.QueryRaceProviderRequest,
                 query_pb2.QueryRaceProviderResponse, lambda r: f"/race/provider/{r.operator}"),
     QueryMethod("RaceParams", query_pb2.QueryRaceParamsRequest,
@@ -245,12 +255,13 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
                 lambda r: f"/verification/task/{r.id}"),
     QueryMethod("VerificationTasks", verification_pb2.QueryVerificationTasksRequest,
                 verification_pb2.QueryVerificationTasksResponse,
-                lambda r: f"/verification/tasks/{r.height}"),
+                lambda r: f"/verification/tasks/{r.height}", paged=True),
     QueryMethod("VerificationEpoch", verification_pb2.QueryVerificationEpochRequest,
                 verification_pb2.QueryVerificationEpochResponse,
                 lambda r: f"/verification/epoch/{r.epoch}"),
     QueryMethod("Disputes", verification_pb2.QueryDisputesRequest,
-                verification_pb2.QueryDisputesResponse, lambda r: "/verification/disputes"),
+                verification_pb2.QueryDisputesResponse, lambda r: "/verification/disputes",
+                paged=True),
     QueryMethod("Verifier", verification_pb2.QueryVerifierRequest,
                 verification_pb2.QueryVerifierResponse,
                 lambda r: f"/verification/verifier/{r.verifier}"),
@@ -258,6 +269,45 @@ METHODS: dict[str, QueryMethod] = {m.name: m for m in (
                 verification_pb2.QueryVerificationParamsResponse,
                 lambda r: "/verification/params", _params),
 )}
+
+
+PAGED_METHODS = frozenset(name for name, method in METHODS.items() if method.paged)
+# Pages :meth:`ChainQueries.pages` and :meth:`ChainQueries.call_all` follow at most: with
+# the chain's default of 100 rows a page, 100,000 rows.
+MAX_PAGES = 1_000
+
+
+def page_data(method: str, page_key: str = "", page_limit: int = 0) -> bytes:
+    """The query data that asks ``method`` for the page starting at ``page_key`` ("": the
+    first) of at most ``page_limit`` rows (0: the chain's default); BAD_QUERY for a method
+    that is not a paged listing or a page the chain could not read."""
+    if not page_key and not page_limit:
+        return b""
+    if method not in PAGED_METHODS:
+        raise bad_request(f"{method} is not a paged listing: it takes no page key or limit")
+    if len(page_key) > MAX_PAGE_KEY_CHARS:
+        raise bad_request(f"the page key must be at most {MAX_PAGE_KEY_CHARS} characters")
+    if not 0 <= page_limit <= MAX_PAGE_LIMIT:
+        raise bad_request(f"the page limit must be from 1 to {MAX_PAGE_LIMIT}")
+    asked: dict[str, Any] = {"key": page_key}
+    if page_limit:
+        asked["limit"] = page_limit
+    return json.dumps(asked).encode()
+
+
+def _next_key(document: Any) -> str:
+    pagination = document.get("pagination") if isinstance(document, dict) else None
+    if isinstance(pagination, dict):
+        return str(pagination.get("next_key") or "")
+    return ""
+
+
+def merge_pages(first: Message, page: Message) -> None:
+    """Append ``page``'s rows to ``first``: every repeated field of the response grows; the
+    rest (totals, the cycle, the price) stays as the first page read it."""
+    for field in first.DESCRIPTOR.fields:
+        if field.is_repeated:
+            getattr(first, field.name).extend(getattr(page, field.name))
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -286,6 +336,66 @@ class ChainQueries:
 
     def call_at(self, method: str, request: Message | None = None) -> tuple[Message, int]:
         """:meth:`call`, with the committed height the answer reflects."""
+        response, height, _next = self._query(method, request, b"")
+        return response, height
+
+    def call_page(self, method: str, request: Message | None = None, page_key: str = "",
+                  page_limit: int = 0) -> tuple[Message, str]:
+        """One page of the listing ``method`` (one of :data:`PAGED_METHODS`): the page that
+        starts at ``page_key`` ("": the first), of at most ``page_limit`` rows (0: the
+        chain's default), and the key of the next page ("" after the last). A key the chain
+        cannot read raises :class:`QueryFailed` with BAD_QUERY."""
+        response, _height, next_key = self._query(method, request,
+                                                   page_data(method, page_key, page_limit))
+        return response, next_key
+
+    def pages(self, method: str, request: Message | None = None, page_key: str = "",
+              page_limit: int = 0, max_pages: int = MAX_PAGES
+              ) -> Iterator[tuple[Message, str]]:
+        """Every page of ``method`` from ``page_key`` to the last, each with the key of the
+        page after it; stops after ``max_pages`` pages (the last one yielded then still
+        names the next key)."""
+        if method not in PAGED_METHODS:
+            raise bad_request(f"{method} is not a paged listing")
+        key = page_key
+        for _ in range(max_pages):
+            response, key = self.call_page(method, request, key, page_limit)
+            yield response, key
+            if not key:
+                return
+
+    def call_all(self, method: str, request: Message | None = None, limit: int = 0,
+                 max_pages: int = MAX_PAGES) -> tuple[Message, str]:
+        """The listing ``method`` read page after page into one response (its repeated
+        fields hold every page's rows, in order), reading at most ``limit`` rows (0: all)
+        and ``max_pages`` pages; with the key where reading stopped ("" when the listing
+        was read to its end). A response with a ``pagination`` field carries that key too.
+
+        A filtered listing (proposals or models by status) counts the rows it reads, so it
+        may list fewer than ``limit``.
+        """
+        if limit < 0:
+            raise bad_request("limit must be 0 (all) or more")
+        merged: Message | None = None
+        key, rows_read = "", 0
+        for _ in range(max_pages):
+            asked = min(limit - rows_read, MAX_PAGE_LIMIT) if limit else 0
+            page, key = self.call_page(method, request, key, asked)
+            if merged is None:
+                merged = page
+            else:
+                merge_pages(merged, page)
+            rows_read += asked
+            if not key or (limit and rows_read >= limit):
+                break
+        assert merged is not None
+        if "pagination" in merged.DESCRIPTOR.fields_by_name:
+            merged.pagination.next_key = key  # type: ignore[attr-defined]
+        return merged, key
+
+    def _query(self, method: str, request: Message | None, data: bytes
+               ) -> tuple[Message, int, str]:
+        """The answer to ``method``, its height and its ``pagination.next_key``."""
         spec = METHODS[method]
         if request is None:
             request = spec.request_type()
@@ -295,21 +405,22 @@ class ChainQueries:
                 check_path_segment(getattr(request, field), field)
         path = spec.abci_path(request)
         try:
-            result = self.rpc.abci_query(path)
+            result = self.rpc.abci_query(path, data) if data else self.rpc.abci_query(path)
         except RPCError as exc:
             raise QueryFailed(0, "", str(exc), unreachable=True) from exc
         if not result.ok:
             raise QueryFailed(result.code, result.codespace, result.log)
         response = spec.response_type()
+        document = result.json()
         try:
-            json_format.ParseDict(spec.adapt(result.json()), response,
+            json_format.ParseDict(spec.adapt(document), response,
                                   ignore_unknown_fields=True)
         except json_format.ParseError as unreadable:
             # e.g. a proposal message of a type this client's protos do not have yet
             raise QueryFailed(0, "", f"cannot read the node's answer to {method}: "
                                      f"{unreadable}; is this client older than the chain?"
                               ) from unreadable
-        return response, result.height
+        return response, result.height, _next_key(document)
 
     def call_json(self, method: str, request: Message | None = None) -> dict[str, Any]:
         """:meth:`call`, as canonical JSON."""

@@ -5,6 +5,12 @@ and the CLI answer it. App refusals map to gRPC status codes (NOT_FOUND for an u
 proposal or model, INVALID_ARGUMENT for a malformed request, UNAVAILABLE when the node does
 not answer) with the app's log as the details.
 
+A listing (:data:`~race_node.client.queries.PAGED_METHODS`) reads its page from the call's
+metadata, ``page-key`` (where the page starts; absent: the first page) and ``page-limit``
+(rows in the page; absent: the chain's default), and names the next page in the trailing
+metadata ``next-page-key`` ("" after the last page). A page key the chain cannot read, or
+page metadata on a method that is not a listing, is INVALID_ARGUMENT.
+
 The server is bounded (docs/gateway.md, "Bounds"): ``workers`` threads answer calls, at
 most ``max_calls`` calls are admitted at once (running or queued; more get
 RESOURCE_EXHAUSTED), at most ``commit_waiters`` broadcasts (half the workers by default)
@@ -24,6 +30,7 @@ from race_node.client.queries import (
     BAD_REQUEST_CODES,
     METHODS,
     NOT_FOUND_CODES,
+    PAGED_METHODS,
     ChainQueries,
     QueryFailed,
 )
@@ -51,10 +58,34 @@ def grpc_status(failure: QueryFailed) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+PAGE_KEY_METADATA = "page-key"
+PAGE_LIMIT_METADATA = "page-limit"
+NEXT_PAGE_KEY_METADATA = "next-page-key"
+
+
+def _page_asked(context: grpc.ServicerContext) -> tuple[str, int] | None:
+    """The page the call's metadata asks for, or None when it names none."""
+    asked = {key: value for key, value in context.invocation_metadata() or ()
+             if key in (PAGE_KEY_METADATA, PAGE_LIMIT_METADATA)}
+    if not asked:
+        return None
+    limit = str(asked.get(PAGE_LIMIT_METADATA, "0"))
+    if not limit.isdecimal():
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                      f"{PAGE_LIMIT_METADATA} must be a whole number, not {limit!r}")
+    return str(asked.get(PAGE_KEY_METADATA, "")), int(limit)
+
+
 def _query_method(name: str) -> Any:
     def method(self: QueryService, request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return self.queries.call(name, request)
+            page = _page_asked(context)
+            if page is None and name not in PAGED_METHODS:
+                return self.queries.call(name, request)
+            key, limit = page or ("", 0)
+            response, next_key = self.queries.call_page(name, request, key, limit)
+            context.set_trailing_metadata(((NEXT_PAGE_KEY_METADATA, next_key),))
+            return response
         except QueryFailed as failure:
             context.abort(grpc_status(failure), f"code {failure.code}: {failure.log}")
             raise  # abort raises; this only tells type checkers

@@ -7,67 +7,57 @@ proto3 JSON of the matching ``race.v1.Query`` response, as for every other modul
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Path
-from google.protobuf.message import Message
+from fastapi import APIRouter, Path, Response
 
-from race_node.client.queries import METHODS
-from race_node.gateway.proto_schema import schema_ref
+from race_node.gateway.routing import JSON, Answer, Page, PageAnswer, ok
 from race_protocol.gen.race.v1 import query_pb2
 
-JSON = dict[str, Any]
-Answer = Callable[[str, Message | None], JSON]
 CycleNumber = Annotated[int, Path(ge=0, description="cycle; 0 for the cycle in progress")]
 
 
-def _ok(method: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": f"race.v1 {method} answer (proto3 JSON)",
-                  "content": {"application/json": {
-                      "schema": schema_ref(METHODS[method].response_type.DESCRIPTOR)}}}}
-
-
-def add_race_routes(router: APIRouter, answer: Answer) -> None:
+def add_race_routes(router: APIRouter, answer: Answer, page_answer: PageAnswer) -> None:
     """The race module's query routes, on ``router``."""
 
     @router.get("/race/race/v1/status", tags=["race"],
                 summary="The cycle in progress, its window and the window's last block",
-                responses=_ok("RaceStatus"))
+                responses=ok("RaceStatus"))
     def race_status() -> JSON:
         return answer("RaceStatus", None)
 
     @router.get("/race/race/v1/cycles/{cycle}", tags=["race"],
                 summary="A cycle's schedule, seeds, counts, outcome and params",
-                responses=_ok("RaceCycle"))
+                responses=ok("RaceCycle"))
     def race_cycle(cycle: CycleNumber) -> JSON:
         return answer("RaceCycle", query_pb2.QueryRaceCycleRequest(cycle=cycle))
 
     @router.get("/race/race/v1/cycles/{cycle}/results", tags=["race"],
                 summary="Per node: claimed count, attested share, status and new power",
-                responses=_ok("RaceResults"))
-    def race_results(cycle: CycleNumber) -> JSON:
-        return answer("RaceResults", query_pb2.QueryRaceResultsRequest(cycle=cycle))
+                responses=ok("RaceResults"))
+    def race_results(cycle: CycleNumber, page: Page, response: Response) -> JSON:
+        return page_answer("RaceResults", query_pb2.QueryRaceResultsRequest(cycle=cycle),
+                           page, response)
 
     @router.get("/race/race/v1/cycles/{cycle}/samples/{operator}", tags=["race"],
                 summary="The ranks a node must open and the leaves it opened",
-                responses=_ok("RaceSamples"))
+                responses=ok("RaceSamples"))
     def race_samples(cycle: CycleNumber,
                      operator: Annotated[str, Path(description="race1... address")]) -> JSON:
         return answer("RaceSamples",
                       query_pb2.QueryRaceSamplesRequest(cycle=cycle, operator=operator))
 
     @router.get("/race/race/v1/providers", tags=["race"],
-                summary="Registered providers with their power", responses=_ok("RaceProviders"))
-    def race_providers() -> JSON:
-        return answer("RaceProviders", None)
+                summary="Registered providers with their power", responses=ok("RaceProviders"))
+    def race_providers(page: Page, response: Response) -> JSON:
+        return page_answer("RaceProviders", None, page, response)
 
     @router.get("/race/race/v1/providers/{operator}", tags=["race"],
-                summary="One provider and its record of cycles", responses=_ok("RaceProvider"))
+                summary="One provider and its record of cycles", responses=ok("RaceProvider"))
     def race_provider(operator: Annotated[str, Path(description="race1... address")]) -> JSON:
         return answer("RaceProvider", query_pb2.QueryRaceProviderRequest(operator=operator))
 
     @router.get("/race/race/v1/params", tags=["race"], summary="Race parameters",
-                responses=_ok("RaceParams"))
+                responses=ok("RaceParams"))
     def race_params() -> JSON:
         return answer("RaceParams", None)

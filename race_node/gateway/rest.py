@@ -3,8 +3,9 @@
 Paths follow the Cosmos convention ``/race/<module>/v1/...``; every answer is the proto3
 JSON of the matching ``race.v1.Query`` response, the same data the gRPC gateway and the
 CLI return. The OpenAPI document is served at ``/openapi.json`` (interactive at ``/docs``).
-Errors come back as ``{"code", "codespace", "message"}`` with 400, 404, 413, 422, 429, 503
-or 504.
+Every listing takes ``page_key`` and ``page_limit`` and names the next page in the
+``X-Next-Page-Key`` header (:mod:`race_node.gateway.routing`). Errors come back as
+``{"code", "codespace", "message"}`` with 400, 404, 413, 422, 429, 503 or 504.
 
 Bounds (docs/gateway.md, "Bounds"): a request body is at most :data:`MAX_BODY_BYTES` (a
 tx of ``MAX_TX_BYTES`` in base64, and its JSON), and at most :data:`REST_COMMIT_WAITERS`
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from google.protobuf.message import Message
 from pydantic import BaseModel, Field
@@ -46,13 +47,13 @@ from race_node.gateway.broadcast import (
     broadcast_tx,
 )
 from race_node.gateway.inference_routes import add_inference_routes
-from race_node.gateway.proto_schema import message_schemas, schema_ref
+from race_node.gateway.proto_schema import message_schemas
 from race_node.gateway.race_routes import add_race_routes
 from race_node.gateway.rewards_routes import add_rewards_routes
+from race_node.gateway.routing import JSON, NEXT_PAGE_KEY_HEADER, Page, PageParams, ok
 from race_node.gateway.verification_routes import add_verification_routes
 from race_protocol.gen.race.v1 import gov_pb2, models_pb2, query_pb2
 
-JSON = dict[str, Any]
 # A tx of MAX_TX_BYTES is 4/3 as long in base64, plus the JSON object around it.
 MAX_BODY_BYTES = 4 * -(-MAX_TX_BYTES // 3) + ENVELOPE_BYTES
 # Sync routes run on a pool of 40 threads (anyio's default): commit waits get a fifth.
@@ -68,15 +69,6 @@ class BroadcastBody(BaseModel):
 
     tx_bytes: str = Field(description="the signed tx, standard base64")
     wait_for_commit: bool = Field(False, description="wait for the FinalizeBlock result")
-
-
-def ok(method: str) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI 200 response of a route: the proto3 JSON of ``method``'s response."""
-    response_type = (query_pb2.BroadcastTxResponse if method == "BroadcastTx"
-                     else METHODS[method].response_type)
-    return {200: {"description": f"race.v1 {method} answer (proto3 JSON)",
-                  "content": {"application/json": {
-                      "schema": schema_ref(response_type.DESCRIPTOR)}}}}
 
 
 def _status_code(failure: QueryFailed) -> int:
@@ -101,6 +93,12 @@ def chain_router(queries: ChainQueries,
 
     def answer(method: str, request: Message | None = None) -> JSON:
         return queries.call_json(method, request)
+
+    def page_answer(method: str, request: Message | None, page: PageParams,
+                    response: Response) -> JSON:
+        found, next_key = queries.call_page(method, request, page.key, page.limit)
+        response.headers[NEXT_PAGE_KEY_HEADER] = next_key
+        return to_json(found)
 
     @router.get("/race/bank/v1/balances/{address}", tags=["bank"],
                 summary="One account's balance", responses=ok("Balance"))
@@ -149,8 +147,8 @@ def chain_router(queries: ChainQueries,
 
     @router.get("/race/pricing/v1/votes", tags=["pricing"], summary="Every stored price vote",
                 responses=ok("PriceVotes"))
-    def price_votes() -> JSON:
-        return answer("PriceVotes")
+    def price_votes(page: Page, response: Response) -> JSON:
+        return page_answer("PriceVotes", None, page, response)
 
     @router.get("/race/pricing/v1/votes/{voter}", tags=["pricing"],
                 summary="One provider's price vote and voting weight", responses=ok("PriceVote"))
@@ -161,9 +159,13 @@ def chain_router(queries: ChainQueries,
                 summary="Price per unit of compute by epoch, newest first",
                 responses=ok("PriceHistory"))
     def price_history(
-        limit: Annotated[int, Query(ge=0, description="most recent epochs; 0 for all")] = 0,
+        page: Page, response: Response,
+        limit: Annotated[int, Query(ge=0, description=(
+            "most recent epochs in a page (with page_limit, the smaller caps it); 0 for the "
+            "page's default"))] = 0,
     ) -> JSON:
-        return answer("PriceHistory", query_pb2.QueryPriceHistoryRequest(limit=limit))
+        return page_answer("PriceHistory", query_pb2.QueryPriceHistoryRequest(limit=limit),
+                           page, response)
 
     @router.get("/race/pricing/v1/params", tags=["pricing"], summary="Pricing parameters",
                 responses=ok("PricingParams"))
@@ -173,6 +175,7 @@ def chain_router(queries: ChainQueries,
     @router.get("/race/models/v1/models", tags=["models"],
                 summary="Registry entries with their price per token", responses=ok("Models"))
     def models(
+        page: Page, response: Response,
         status: Annotated[str | None, Query(description="proposed, active or retired")] = None,
     ) -> JSON:
         request = query_pb2.QueryModelsRequest()
@@ -180,7 +183,7 @@ def chain_router(queries: ChainQueries,
             if status not in MODEL_STATUSES:
                 raise bad_request(f"status must be one of {', '.join(MODEL_STATUSES)}")
             request.status = models_pb2.ModelStatus.Value("MODEL_STATUS_" + status.upper())
-        return answer("Models", request)
+        return page_answer("Models", request, page, response)
 
     @router.get("/race/models/v1/models/{model_id}", tags=["models"], summary="One model",
                 responses=ok("Model"))
@@ -189,8 +192,8 @@ def chain_router(queries: ChainQueries,
 
     @router.get("/race/models/v1/pricing", tags=["models"],
                 summary="Active models and their price per token now", responses=ok("ModelPricing"))
-    def model_pricing() -> JSON:
-        return answer("ModelPricing")
+    def model_pricing(page: Page, response: Response) -> JSON:
+        return page_answer("ModelPricing", None, page, response)
 
     @router.get("/race/models/v1/params", tags=["models"], summary="Registry parameters",
                 responses=ok("ModelsParams"))
@@ -200,6 +203,7 @@ def chain_router(queries: ChainQueries,
     @router.get("/race/gov/v1/proposals", tags=["gov"], summary="Proposals by id",
                 responses=ok("Proposals"))
     def proposals(
+        page: Page, response: Response,
         status: Annotated[str | None, Query(
             description="one of " + ", ".join(PROPOSAL_STATUSES))] = None,
     ) -> JSON:
@@ -208,7 +212,7 @@ def chain_router(queries: ChainQueries,
             if status not in PROPOSAL_STATUSES:
                 raise bad_request(f"status must be one of {', '.join(PROPOSAL_STATUSES)}")
             request.status = gov_pb2.ProposalStatus.Value("PROPOSAL_STATUS_" + status.upper())
-        return answer("Proposals", request)
+        return page_answer("Proposals", request, page, response)
 
     @router.get("/race/gov/v1/proposals/{proposal_id}", tags=["gov"], summary="One proposal",
                 responses=ok("Proposal"))
@@ -217,13 +221,17 @@ def chain_router(queries: ChainQueries,
 
     @router.get("/race/gov/v1/proposals/{proposal_id}/deposits", tags=["gov"],
                 summary="A proposal's deposits", responses=ok("Deposits"))
-    def deposits(proposal_id: Annotated[int, Path(ge=1)]) -> JSON:
-        return answer("Deposits", query_pb2.QueryDepositsRequest(proposal_id=proposal_id))
+    def deposits(proposal_id: Annotated[int, Path(ge=1)], page: Page,
+                 response: Response) -> JSON:
+        return page_answer("Deposits", query_pb2.QueryDepositsRequest(proposal_id=proposal_id),
+                           page, response)
 
     @router.get("/race/gov/v1/proposals/{proposal_id}/votes", tags=["gov"],
                 summary="A proposal's votes", responses=ok("Votes"))
-    def votes(proposal_id: Annotated[int, Path(ge=1)]) -> JSON:
-        return answer("Votes", query_pb2.QueryVotesRequest(proposal_id=proposal_id))
+    def votes(proposal_id: Annotated[int, Path(ge=1)], page: Page,
+              response: Response) -> JSON:
+        return page_answer("Votes", query_pb2.QueryVotesRequest(proposal_id=proposal_id),
+                           page, response)
 
     @router.get("/race/gov/v1/proposals/{proposal_id}/tally", tags=["gov"],
                 summary="Final tally, or the running count with today's weights",
@@ -272,9 +280,9 @@ def chain_router(queries: ChainQueries,
         return answer("BeaconParams")
 
     add_inference_routes(router, answer)
-    add_race_routes(router, answer)
-    add_rewards_routes(router, answer)
-    add_verification_routes(router, answer)
+    add_race_routes(router, answer, page_answer)
+    add_rewards_routes(router, answer, page_answer)
+    add_verification_routes(router, answer, page_answer)
 
     @router.post("/race/tx/v1/txs", tags=["tx"], summary="Broadcast a signed tx",
                 responses=ok("BroadcastTx"))
