@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import nullcontext
 from typing import Any, cast
@@ -43,9 +43,9 @@ class ThreadOwnedNode:
     a page asked without a limit holds that many proposals (the chain's default is 100).
     """
 
-    def __init__(self, page_rows: int = 0) -> None:
+    def __init__(self, page_rows: int = 0, build: Callable[[], Chain] | None = None) -> None:
         self.owner = futures.ThreadPoolExecutor(max_workers=1)
-        self.chain = self.owner.submit(self._build).result()
+        self.chain = self.owner.submit(build or self._build).result()
         self.page_rows = page_rows
         self.asked: list[tuple[str, bytes]] = []
 
@@ -58,7 +58,7 @@ class ThreadOwnedNode:
 
     def abci_query(self, path: str, data: bytes = b"", height: int = 0) -> QueryResult:
         self.asked.append((path, data))
-        if self.page_rows and path.startswith("/gov/proposals"):
+        if self.page_rows and path.startswith(("/gov/proposals", "/race/providers")):
             page = json.loads(data) if data else {}
             page.setdefault("limit", self.page_rows)
             data = json.dumps(page).encode()
@@ -258,3 +258,31 @@ def test_every_list_command_says_how_it_pages() -> None:
         result = CliRunner().invoke(cli_app, [*command, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, command
         assert "--limit" in result.stdout and "page" in result.stdout, command
+
+
+def test_a_listing_read_in_pages_keeps_its_other_fields_and_says_where_it_stopped(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three providers, one to a page: the merged answer lists them in order, and its
+    pagination names where a limited read stopped."""
+    owned = ThreadOwnedNode(page_rows=1, build=lambda: Chain([10, 20, 30]))
+    monkeypatch.setattr(common, "connect", lambda home, node, timeout=10.0: nullcontext(owned))
+    try:
+        queries = ChainQueries(cast(CometRPC, owned))
+        single = queries.call_page("RaceProviders")
+        every, end = queries.call_all("RaceProviders")
+        two, rest = queries.call_all("RaceProviders", limit=2)
+        listed = CliRunner().invoke(cli_app, ["provider", "list", "--limit", "2", "--output",
+                                              "json"])
+    finally:
+        owned.close()
+
+    operators = [p.operator for p in every.providers]
+    assert len(single[0].providers) == 1 and single[1] == operators[1]
+    assert len(operators) == 3 and end == "" and every.pagination.next_key == ""
+    assert [p.operator for p in two.providers] == operators[:2]
+    assert rest == two.pagination.next_key == operators[2]
+    assert listed.exit_code == 0, listed.output
+    document = json.loads(listed.stdout)
+    assert [p["operator"] for p in document["providers"]] == operators[:2]
+    assert document["pagination"] == {"next_key": operators[2]}
+    assert "more remain" in listed.stderr
