@@ -56,7 +56,8 @@ def honest_verdict(rng: random.Random) -> int:
 def test_honest_nodes_are_never_penalised_over_100000_noisy_checks() -> None:
     every_task = {"new_executor_check_rate_ppm": 5_000_000, "min_check_rate_ppm": 5_000_000,
                   "max_verdicts_per_msg": 1_000, "audit_work_per_block": 50_000}
-    net = VerificationNet.start(params=every_task, epoch_length=1_000)
+    # One epoch holds every task: about 42 rounds of 8 blocks, well inside 500 blocks.
+    net = VerificationNet.start(params=every_task, epoch_length=500)
     rng = random.Random(20260601)
     try:
         net.commit(range(VERIFIERS), 1)
@@ -64,6 +65,7 @@ def test_honest_nodes_are_never_penalised_over_100000_noisy_checks() -> None:
         while checks < CHECKS:
             tasks = [t for executor in range(VERIFIERS)
                      for t in net.settle(executor, TASKS_PER_SETTLEMENT)]
+            assert all(task.epoch == 1 for task in tasks), "the tasks outran the epoch"
             posts = []
             for verifier in range(VERIFIERS):
                 drawn = net.drawn(verifier, tasks)
