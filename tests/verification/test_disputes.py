@@ -142,6 +142,27 @@ def test_without_a_majority_the_dispute_closes_undecided_and_nobody_is_penalised
     assert net.chain.query("/verification/disputes")["disputes"] == []
 
 
+def test_a_report_reopens_a_dispute_that_closed_undecided(net: VerificationNet) -> None:
+    task = net.settle(0, 1)[0]
+    net.verdicts(1, [(task.task_id, FAIL)])
+    net.verdicts(2, [(task.task_id, PASS)])
+    net.advance_to(int(net.task(task.task_id)["dispute"]["deadline_height"]) + 1)
+    assert status(net, task.task_id) == "UNDECIDED"
+    balance = net.chain.balance(net.developer)
+    reported = net.report(task)
+    assert reported.ok, reported.log
+    assert tx_events(reported, "verification_dispute_opened"), "a new dispute for the voters"
+    dispute = net.task(task.task_id)["dispute"]
+    assert (dispute["fail_weight"], dispute["pass_weight"]) == ("10", "10"), \
+        "the verdicts already posted count again"
+    closing = net.verdicts(3, [(task.task_id, FAIL)])
+    assert status(net, task.task_id) == "CAUGHT"
+    bounty = int(tx_events(closing, "verification_bounty")[0]["paid_nicoin"])
+    assert net.chain.balance(net.developer) == balance + bounty, "the fee is back"
+    assert net.report(task).code == ALREADY_REPORTED.code
+    assert net.invariants() == []
+
+
 def test_repeated_false_flags_cost_the_validation_share(net: VerificationNet) -> None:
     net.commit(range(4), 1)
     tasks = net.settle(0, 3)

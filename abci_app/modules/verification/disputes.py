@@ -22,11 +22,11 @@
   share, so one noisy replay costs an honest node nothing.
 * **A report.** The developer who paid for a task may report it within
   ``report_window_blocks``, paying ``report_fee_nicoin``; it opens a dispute (or joins the
-  one open). If the task is caught the fee comes back, with a bounty out of the forfeited
-  rewards (half to the reporter, capped by the rewards rules below an average node's
-  earnings, half shared by the weight that failed it); if it is cleared the fee is shared
-  by the weight that passed it; if undecided, by every voter (back to the reporter when
-  nobody voted).
+  one open, or opens a new one when an earlier dispute closed undecided). If the task is
+  caught the fee comes back, with a bounty out of the forfeited rewards (half to the
+  reporter, capped by the rewards rules below an average node's earnings, half shared by
+  the weight that failed it); if it is cleared the fee is shared by the weight that passed
+  it; if undecided, by every voter (back to the reporter when nobody voted).
 
 Integers only: "more than half" is ``2 * weight > eligible``.
 """
@@ -63,6 +63,8 @@ from abci_app.modules.verification.keeper import Check, Dispute, Task
 from race_protocol.gen.race.v1 import verification_pb2 as pb
 
 CLOSED = (keeper.CAUGHT, keeper.CLEARED, keeper.UNDECIDED)
+# A task a dispute decided; an undecided one may still be reported.
+DECIDED = (keeper.CAUGHT, keeper.CLEARED)
 
 
 def _cycle_now(ctx: Context) -> int:
@@ -348,15 +350,17 @@ def report(ctx: Context, reporter: str, request_id: bytes, ticket_height: int,
     dispute = keeper.get_dispute(ctx, task.task_id)
     if dispute is not None and dispute.reporter:
         raise ALREADY_REPORTED(f"task {task.task_id.hex()} was reported by {dispute.reporter}")
-    if task.status in CLOSED:
+    if task.status in DECIDED:
         raise ALREADY_DECIDED(f"task {task.task_id.hex()}'s dispute closed "
                               f"{pb.TaskStatus.Name(task.status)}")
     fee = ctx.params("verification").report_fee_nicoin
     if fee:
         bank.send(ctx, reporter, keeper.reports_address(), fee)
-    if dispute is not None:
+    if dispute is not None and dispute.status == keeper.DISPUTED:
         keeper.put_dispute(ctx, replace(dispute, reporter=reporter, report_fee=fee))
     else:
+        # No dispute, or one that closed undecided: the report opens a new one, in which
+        # every verdict already posted counts again with its node's weight now.
         open_dispute(ctx, task, reporter=reporter, report_fee=fee, reason=reason)
     ctx.emit("verification_report", task_id=task.task_id.hex(), reporter=reporter,
              executor=task.executor, fee_nicoin=fee)
