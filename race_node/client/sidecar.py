@@ -133,6 +133,8 @@ class SidecarClient:
         self._metadata: tuple[tuple[str, str], ...] = (
             (("authorization", f"Bearer {token}"),) if token else ())
         self._channel: grpc.aio.Channel | None = None
+        self._stream_channel: grpc.aio.Channel | None = None
+        self._stream: grpc.aio.UnaryStreamMultiCallable | None = None
 
     def __repr__(self) -> str:
         return (f"SidecarClient({self.address!r}, token={'set' if self._metadata else 'none'}"
@@ -220,9 +222,13 @@ class SidecarClient:
     def generate_stream(self, request: pb.GenerateRequest, timeout: float | None = None
                         ) -> grpc.aio.UnaryStreamCall:
         """``GenerateStream`` with this client's credentials: iterate the call for its
-        chunks; cancelling it aborts the request in the engine."""
-        return self.inference().GenerateStream(request, timeout=timeout,
-                                               metadata=self._metadata)
+        chunks; cancelling it aborts the request in the engine. The method is bound once
+        per channel, not once per request."""
+        channel = self._open()
+        if self._stream_channel is not channel:
+            self._stream = pb_grpc.InferenceEngineStub(channel).GenerateStream
+            self._stream_channel = channel
+        return self._stream(request, timeout=timeout, metadata=self._metadata)
 
     async def generate(self, model: str, *, prompt: str | None = None,
                        messages: Sequence[tuple[str, str]] | None = None,

@@ -50,33 +50,52 @@ class ExecutorConfigError(ValueError):
 
 @dataclass
 class Transcript:
-    """What the sidecar produced for one request, choice by choice."""
+    """What the sidecar produced for one request, choice by choice. While the answer
+    streams, each chunk that carries output is only kept; the completions (text, token
+    ids, logprob claims, finish reason) are put together once, when the request is
+    recorded, rather than grown chunk by chunk."""
 
-    choices: dict[int, sidecar_pb2.Completion] = field(default_factory=dict)
     usage: sidecar_pb2.TokenUsage | None = None
+    completion_tokens: int = 0
+    _parts: dict[int, list[sidecar_pb2.GenerateChunk]] = field(default_factory=dict)
 
     def add(self, chunk: sidecar_pb2.GenerateChunk) -> None:
         if chunk.HasField("usage"):
             self.usage = chunk.usage
-        if not chunk.token_ids and not chunk.finish_reason:
+        token_ids = chunk.token_ids
+        if not token_ids and not chunk.finish_reason:
             return
-        choice = self.choices.get(chunk.index)
-        if choice is None:
-            choice = self.choices[chunk.index] = sidecar_pb2.Completion(index=chunk.index)
-        choice.text += chunk.text
-        choice.token_ids.extend(chunk.token_ids)
-        choice.logprobs.extend(chunk.logprobs)
-        if chunk.finish_reason:
-            choice.finish_reason = chunk.finish_reason
-            choice.stop_sequence = chunk.stop_sequence
+        self.completion_tokens += len(token_ids)
+        parts = self._parts.get(chunk.index)
+        if parts is None:
+            self._parts[chunk.index] = [chunk]
+        else:
+            parts.append(chunk)
 
     @property
-    def completion_tokens(self) -> int:
-        return sum(len(c.token_ids) for c in self.choices.values())
+    def produced(self) -> bool:
+        """Whether any choice has output (a token or a finish reason)."""
+        return bool(self._parts)
 
-    def response(self) -> sidecar_pb2.GenerateResponse:
+    def choices(self) -> dict[int, sidecar_pb2.Completion]:
+        """Each choice's completion, by index."""
+        choices = {}
+        for index, parts in self._parts.items():
+            choice = sidecar_pb2.Completion(index=index, text="".join(p.text for p in parts))
+            for part in parts:
+                choice.token_ids.extend(part.token_ids)
+                choice.logprobs.extend(part.logprobs)
+                if part.finish_reason:
+                    choice.finish_reason = part.finish_reason
+                    choice.stop_sequence = part.stop_sequence
+            choices[index] = choice
+        return choices
+
+    def response(self, choices: dict[int, sidecar_pb2.Completion] | None = None
+                 ) -> sidecar_pb2.GenerateResponse:
+        choices = self.choices() if choices is None else choices
         return sidecar_pb2.GenerateResponse(
-            choices=[self.choices[i] for i in sorted(self.choices)],
+            choices=[choices[i] for i in sorted(choices)],
             usage=self.usage or sidecar_pb2.TokenUsage())
 
 
@@ -133,10 +152,11 @@ class ExecutorService(pb_grpc.ExecutorServicer):
         call = self.sidecar.generate_stream(forwarded)
         transcript = Transcript()
         finished = False
+        add, model = transcript.add, ticket.model
         try:
             async for chunk in call:
-                transcript.add(chunk)
-                chunk.model = ticket.model
+                add(chunk)
+                chunk.model = model
                 yield chunk
             finished = True
         except grpc.aio.AioRpcError as error:
@@ -183,15 +203,16 @@ class ExecutorService(pb_grpc.ExecutorServicer):
     def _record(self, ticket: pb.Ticket, request: pb.ExecuteRequest,
                 transcript: Transcript) -> None:
         """Keep the ticket and transcript (in a worker thread; never blocks the stream)."""
-        if not transcript.choices and transcript.usage is None:
+        if not transcript.produced and transcript.usage is None:
             return
+        choices = transcript.choices()
         stored = StoredTicket(
             height=ticket.height, request_id=bytes(ticket.request_id),
             ticket=bytes(request.ticket), signature=bytes(request.signature),
             prompt_tokens=transcript.usage.prompt_tokens if transcript.usage else 0,
             completion_tokens=transcript.completion_tokens,
-            commitment=output_commitment(list(transcript.choices.values())))
-        output = transcript.response().SerializeToString()
+            commitment=output_commitment(list(choices.values())))
+        output = transcript.response(choices).SerializeToString()
         task = asyncio.ensure_future(asyncio.to_thread(
             self.store.record, stored, request.request.SerializeToString(), output))
         self._writes.add(task)

@@ -54,12 +54,33 @@ def bad_request(message: str, param: str | None = None) -> OpenAIError:
     return OpenAIError(400, message, param=param, code="invalid_value" if param else None)
 
 
+# One encoder for every event: ``json.dumps`` with options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+encode_json = _JSON.encode
+
+
 def sse(data: dict[str, Any]) -> bytes:
     """One server-sent event carrying a JSON object."""
-    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + encode_json(data).encode() + b"\n\n"
 
 
 SSE_DONE = b"data: [DONE]\n\n"
+
+
+class ChunkEvents:
+    """The events of one streamed answer, ``{**base, "choices": [choice]}`` each: the
+    fields every chunk repeats (id, object, created, model, ...) are encoded once per
+    stream, not once per token. The bytes are those :func:`sse` gives for the same dict."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self._head = "data: " + encode_json(base)[:-1] + ',"choices":['
+
+    def event(self, choice_json: str) -> str:
+        """The event for one choice already encoded as JSON (not yet UTF-8)."""
+        return self._head + choice_json + "]}\n\n"
+
+    def choice(self, choice: dict[str, Any]) -> str:
+        return self.event(encode_json(choice))
 
 
 # --- what chat and legacy completions share -----------------------------------------------

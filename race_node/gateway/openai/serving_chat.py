@@ -28,9 +28,11 @@ from race_node.gateway.openai.protocol import (
 from race_node.gateway.openai.relay import MidStreamError, Relay, Relayed
 from race_node.gateway.openai.serving_base import (
     SSE_DONE,
+    ChunkEvents,
     OpenAIError,
     bad_request,
     check_sampling,
+    encode_json,
     mid_stream_error,
     parse,
     sampling_params,
@@ -115,24 +117,36 @@ class ServingChat:
                                 "model": request.model, "system_fingerprint": None}
         if include_usage:
             base["usage"] = None
+        events = ChunkEvents(base)
+        wants_logprobs = bool(request.logprobs)
         started: set[int] = set()
         try:
             async for chunk in relayed.chunks():
-                if chunk.token_ids or chunk.finish_reason or chunk.text:
-                    if chunk.index not in started:
-                        started.add(chunk.index)
-                        yield sse({**base, "choices": [{
-                            "index": chunk.index, "delta": {"role": "assistant", "content": ""},
-                            "logprobs": None, "finish_reason": None}]})
-                    delta = {"content": chunk.text} if chunk.text else {}
-                    logprobs = ({"content": logprob_entries(chunk.logprobs, top_k)}
-                                if request.logprobs and chunk.logprobs else None)
-                    yield sse({**base, "choices": [{
-                        "index": chunk.index, "delta": delta, "logprobs": logprobs,
-                        "finish_reason": chunk.finish_reason or None}]})
-                if chunk.HasField("usage") and include_usage:
-                    yield sse({**base, "choices": [], "usage": usage(
-                        chunk.usage.prompt_tokens, chunk.usage.completion_tokens)})
+                # The events of one executor chunk go out in one write.
+                out: list[str] = []
+                text, index, finish = chunk.text, chunk.index, chunk.finish_reason
+                if text or finish or chunk.token_ids:
+                    if index not in started:
+                        started.add(index)
+                        out.append(events.event(
+                            f'{{"index":{index},"delta":{{"role":"assistant","content":""}},'
+                            '"logprobs":null,"finish_reason":null}'))
+                    if text and not finish and not (wants_logprobs and chunk.logprobs):
+                        # The common case, a token of text: no dict, no generic encoder.
+                        out.append(events.event(
+                            f'{{"index":{index},"delta":{{"content":{encode_json(text)}}},'
+                            '"logprobs":null,"finish_reason":null}'))
+                    else:
+                        logprobs = ({"content": logprob_entries(chunk.logprobs, top_k)}
+                                    if wants_logprobs and chunk.logprobs else None)
+                        out.append(events.choice({
+                            "index": index, "delta": {"content": text} if text else {},
+                            "logprobs": logprobs, "finish_reason": finish or None}))
+                if include_usage and chunk.HasField("usage"):
+                    out.append(sse({**base, "choices": [], "usage": usage(
+                        chunk.usage.prompt_tokens, chunk.usage.completion_tokens)}).decode())
+                if out:
+                    yield "".join(out).encode()
             yield SSE_DONE
         except MidStreamError as failure:
             yield mid_stream_error(str(failure))

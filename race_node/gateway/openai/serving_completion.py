@@ -24,9 +24,11 @@ from race_node.gateway.openai.protocol import (
 from race_node.gateway.openai.relay import MidStreamError, Relay, Relayed
 from race_node.gateway.openai.serving_base import (
     SSE_DONE,
+    ChunkEvents,
     OpenAIError,
     bad_request,
     check_sampling,
+    encode_json,
     mid_stream_error,
     parse,
     sampling_params,
@@ -109,20 +111,31 @@ class ServingCompletion:
                                 "system_fingerprint": None}
         if include_usage:
             base["usage"] = None
+        events = ChunkEvents(base)
         logprobs: dict[int, LegacyLogprobs] = {}
         try:
             async for chunk in relayed.chunks():
-                if chunk.token_ids or chunk.finish_reason or chunk.text:
-                    part = None
-                    if k is not None:
-                        part = logprobs.setdefault(chunk.index, LegacyLogprobs(k)).add(
-                            chunk.logprobs)
-                    yield sse({**base, "choices": [{
-                        "text": chunk.text, "index": chunk.index, "logprobs": part,
-                        "finish_reason": chunk.finish_reason or None}]})
-                if chunk.HasField("usage") and include_usage:
-                    yield sse({**base, "choices": [], "usage": usage(
-                        chunk.usage.prompt_tokens, chunk.usage.completion_tokens)})
+                out: list[str] = []
+                text, index, finish = chunk.text, chunk.index, chunk.finish_reason
+                if chunk.token_ids or finish or text:
+                    if k is None and not finish:
+                        # The common case, a token of text: no dict, no generic encoder.
+                        out.append(events.event(
+                            f'{{"text":{encode_json(text)},"index":{index},'
+                            '"logprobs":null,"finish_reason":null}'))
+                    else:
+                        part = None
+                        if k is not None:
+                            part = logprobs.setdefault(index, LegacyLogprobs(k)).add(
+                                chunk.logprobs)
+                        out.append(events.choice({"text": text, "index": index,
+                                                  "logprobs": part,
+                                                  "finish_reason": finish or None}))
+                if include_usage and chunk.HasField("usage"):
+                    out.append(sse({**base, "choices": [], "usage": usage(
+                        chunk.usage.prompt_tokens, chunk.usage.completion_tokens)}).decode())
+                if out:
+                    yield "".join(out).encode()
             yield SSE_DONE
         except MidStreamError as failure:
             yield mid_stream_error(str(failure))
