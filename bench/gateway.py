@@ -8,6 +8,13 @@ localnet with providers (DESIGN.md 7.2: time to first token never waits for a bl
 * **added time to first token**: requests sent one at a time, alternately direct and
   through the gateway; ``ttft_added_ms_p50`` / ``_p99`` are the percentiles of the paired
   differences (target p50 <= 5 ms).
+* **CPU per token** (Linux, from ``/proc``): during the throughput rounds, the CPU time of
+  the gateway, the agents, the sidecars, the shared engine (with its worker processes)
+  and this process (the client), per output token and per path. The gateway and agent
+  figures are net of what those processes spend anyway (their rate during the direct
+  rounds, when no request crosses them). On a host where the engine computes on the
+  same cores, ``cpu_bound_ratio`` = engine / (engine + gateway + agent) is the best
+  ``throughput_ratio`` the gateway path can reach.
 
 The load is driven by the official ``openai`` client (AsyncOpenAI, streaming), the same
 client developers use. Dedicated OpenAI load tools (aiperf, guidellm) are not used: they
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -58,6 +66,59 @@ def race(*args: str) -> dict[str, Any]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) a live process has used; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def with_descendants(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them (the engine's vLLM workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the localnet's inference processes, by group, and of this process."""
+
+    GROUPS = ("gateway", "agent", "sidecar", "engine", "client")
+
+    def __init__(self, net: Localnet) -> None:
+        gateway, engine = net.gateway_process(), net.engine_process()
+        self.roots: dict[str, list[int]] = {
+            "gateway": [gateway.pid() or 0] if gateway is not None else [],
+            "agent": [net.agent_process(i).pid() or 0 for i in range(net.size)],
+            "sidecar": [net.sidecar_process(i).pid() or 0 for i in range(net.size)],
+            "engine": [engine.pid() or 0] if engine is not None else [],
+        }
+
+    def sample(self) -> dict[str, float]:
+        sample = {group: sum(process_cpu(pid) for pid in with_descendants(roots))
+                  for group, roots in self.roots.items()}
+        sample["client"] = time.process_time()
+        return sample
 
 
 class Paths:
@@ -115,17 +176,48 @@ class Paths:
         return time.perf_counter() - started, tokens
 
 
-async def measure(paths: Paths, requests: int, rounds: int, concurrency: int,
-                  alone: int) -> dict[str, Any]:
+def cpu_figures(cpu: dict[str, dict[str, float]], seconds: dict[str, float],
+                tokens: dict[str, int]) -> dict[str, Any]:
+    """Milliseconds of CPU per output token, by process group and path, and the bound
+    they put on the throughput ratio."""
+    per_token = {path: {group: round(1e3 * cpu[path][group] / tokens[path], 3)
+                        for group in CpuMeter.GROUPS} for path in ("direct", "gateway")}
+
+    def added(group: str) -> float:
+        """The group's CPU in the gateway rounds beyond its rate in the direct ones."""
+        idle_rate = cpu["direct"][group] / seconds["direct"]
+        return max(0.0, cpu["gateway"][group] - idle_rate * seconds["gateway"])
+
+    gateway_ms = 1e3 * added("gateway") / tokens["gateway"]
+    agent_ms = 1e3 * added("agent") / tokens["gateway"]
+    engine_ms = 1e3 * (cpu["direct"]["engine"] + cpu["gateway"]["engine"]) / (
+        tokens["direct"] + tokens["gateway"])
+    return {
+        "gateway_cpu_ms_per_token": round(gateway_ms, 3),
+        "agent_cpu_ms_per_token": round(agent_ms, 3),
+        "engine_cpu_ms_per_token": round(engine_ms, 3),
+        "cpu_bound_ratio": round(engine_ms / (engine_ms + gateway_ms + agent_ms), 4),
+        "cpu_ms_per_token": per_token,
+    }
+
+
+async def measure(paths: Paths, meter: CpuMeter, requests: int, rounds: int,
+                  concurrency: int, alone: int) -> dict[str, Any]:
     for path in ("direct", "gateway"):  # warm both paths (connections, caches)
         await paths.round(path, PROMPTS[:concurrency], concurrency)
     seconds = {"direct": 0.0, "gateway": 0.0}
     tokens = {"direct": 0, "gateway": 0}
+    cpu = {path: dict.fromkeys(CpuMeter.GROUPS, 0.0) for path in ("direct", "gateway")}
+    load = os.getloadavg()[0]
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(requests)]
     for number in range(rounds):
         order = ("direct", "gateway") if number % 2 == 0 else ("gateway", "direct")
         for path in order:
+            before = meter.sample()
             spent, produced = await paths.round(path, prompts, concurrency)
+            after = meter.sample()
+            for group in CpuMeter.GROUPS:
+                cpu[path][group] += after[group] - before[group]
             seconds[path] += spent
             tokens[path] += produced
             log(f"round {number} {path}: {produced} tokens in {spent:.1f}s")
@@ -150,6 +242,8 @@ async def measure(paths: Paths, requests: int, rounds: int, concurrency: int,
         "ttft_added_ms_p50": round(1e3 * statistics.median(added), 2),
         "ttft_added_ms_p99": round(1e3 * percentile(added, 0.99), 2),
         "requests_alone": alone,
+        **cpu_figures(cpu, seconds, tokens),
+        "load_average_1m": round(load, 2),
     }
 
 
@@ -179,7 +273,8 @@ def main() -> None:
         key = race("apikey", "create", "--from", "developer", "--budget", "100icoin",
                    "--home", str(net.home(0).root))
         paths = Paths(net, key["api_key"], args.max_tokens)
-        result = asyncio.run(measure(paths, requests, rounds, args.concurrency, alone))
+        result = asyncio.run(measure(paths, CpuMeter(net), requests, rounds,
+                                     args.concurrency, alone))
     finally:
         if created:
             net.stop(timeout=20)
