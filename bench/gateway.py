@@ -16,6 +16,14 @@ localnet with providers (DESIGN.md 7.2: time to first token never waits for a bl
   same cores, ``cpu_bound_ratio`` = engine / (engine + gateway + agent) is the best
   ``throughput_ratio`` the gateway path can reach.
 
+**Verification.** Every answer through the gateway is a settled task that the other
+providers may replay (docs/verification.md), on the same engine here. A fresh localnet's
+executors are all new, checked about five times per task; that is the network's cost of
+trusting a newcomer, not the gateway's. By default the bench's localnet starts with the
+steady-state rate (``--checks steady``: ``verification.new_executor_check_rate_ppm`` at
+the 5% floor, the rate of a reputable executor); ``--checks new`` keeps the default
+genesis rate to show the cost for new executors.
+
 The load is driven by the official ``openai`` client (AsyncOpenAI, streaming), the same
 client developers use. Dedicated OpenAI load tools (aiperf, guidellm) are not used: they
 are not in the project's locked dependencies and pull large trees of their own; pointing
@@ -247,9 +255,14 @@ async def measure(paths: Paths, meter: CpuMeter, requests: int, rounds: int,
     }
 
 
-def bring_up(directory: Path) -> Localnet:
-    log(f"creating a four-provider localnet in {directory}")
-    race("localnet", "init", "--dir", str(directory), "--base-port", "36100")
+# --checks steady: every executor checked at the floor rate, as a reputable one is.
+STEADY_CHECKS = ("--param", "verification.new_executor_check_rate_ppm=50000")
+
+
+def bring_up(directory: Path, checks: str) -> Localnet:
+    log(f"creating a four-provider localnet in {directory} ({checks} check rate)")
+    race("localnet", "init", "--dir", str(directory), "--base-port", "36100",
+         *(STEADY_CHECKS if checks == "steady" else ()))
     race("localnet", "start", "--dir", str(directory))
     return Localnet(directory)
 
@@ -263,12 +276,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--alone", type=int, default=30)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--checks", choices=("steady", "new"), default="steady",
+                        help="check rate of the created localnet's executors: the 5%% "
+                             "floor of a reputable one (steady) or the genesis default for "
+                             "new ones, about five replays per task (new)")
     args = parser.parse_args()
     requests, rounds, alone = (8, 2, 10) if args.quick else (args.requests, args.rounds,
                                                             args.alone)
     created = args.dir is None
     directory = args.dir or Path(tempfile.mkdtemp(prefix="race-gateway-bench-")) / "net"
-    net = bring_up(directory) if created else Localnet(directory)
+    net = bring_up(directory, args.checks) if created else Localnet(directory)
     try:
         key = race("apikey", "create", "--from", "developer", "--budget", "100icoin",
                    "--home", str(net.home(0).root))
@@ -278,7 +295,8 @@ def main() -> None:
     finally:
         if created:
             net.stop(timeout=20)
-    print(json.dumps({"model": MODEL, **result}))
+    checks = args.checks if created else "as the localnet was created"
+    print(json.dumps({"model": MODEL, "checks": checks, **result}))
 
 
 if __name__ == "__main__":

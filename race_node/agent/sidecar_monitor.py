@@ -70,14 +70,24 @@ class SidecarMonitor:
         if self.client is None:
             return
         while not stop.is_set():
-            try:
-                # A check that hangs or fails in an unexpected way (a channel closed under
-                # it by another caller redialling) is a failed check, never the end of the
-                # monitor: the agent's status would report a stale verdict for good.
-                state = await asyncio.wait_for(self.check(), timeout=CHECK_TIMEOUT_S)
-            except Exception as exc:
-                state = self.state = SidecarState(error=f"health check failed: {exc!r}",
-                                                  checked_at=time.time())
+            # A check that hangs or fails in an unexpected way (a channel closed under it
+            # by another caller redialling) is a failed check, never the end of the
+            # monitor: the agent's status would report a stale verdict for good. A hung
+            # check is abandoned, not awaited: cancelling a gRPC call whose channel is
+            # being replaced may itself never finish.
+            check = asyncio.ensure_future(self.check())
+            done, _ = await asyncio.wait({check}, timeout=CHECK_TIMEOUT_S)
+            if not done:
+                check.cancel()
+                state = self.state = SidecarState(
+                    error=f"health check hung for {CHECK_TIMEOUT_S:.0f} s",
+                    checked_at=time.time())
+            elif check.exception() is not None:
+                state = self.state = SidecarState(
+                    error=f"health check failed: {check.exception()!r}",
+                    checked_at=time.time())
+            else:
+                state = check.result()
             if state.healthy:
                 self.backoff.reset()
                 delay = self.interval_s
