@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from race_node.client.rpc import CometRPC, RPCError  # noqa: E402
+from race_node.localnet import Localnet, LocalnetSpec  # noqa: E402
 from race_node.node.cometbft_config import set_config_values  # noqa: E402
 from race_node.node.home import NodeHome, find_cometbft  # noqa: E402
 from race_node.node.process import ManagedProcess  # noqa: E402
@@ -357,7 +358,6 @@ def app_txs(count: int) -> tuple[dict[str, int], Callable[[str, int], list[bytes
 
 def run_app(work: Path, count: int, settings: ChainSettings,
             timeout: float) -> tuple[dict[str, Any], int]:
-    from race_node.localnet import Localnet, LocalnetSpec
 
     balances, sign_all = app_txs(count)
     base = free_port_block()

@@ -36,6 +36,7 @@ from abci_app.app import RaceApp  # noqa: E402
 from abci_app.genesis import build_app_state  # noqa: E402
 from abci_app.modules.inference.keeper import escrow_address  # noqa: E402
 from bench.chain_tps import ChainSettings, count_failed_txs, free_port_block, measure  # noqa: E402
+from race_node.localnet import Localnet, LocalnetSpec  # noqa: E402
 from race_protocol.gen.race.v1 import inference_pb2 as pb  # noqa: E402
 from race_protocol.gen.tendermint.abci import types_pb2 as abci  # noqa: E402
 from race_protocol.inference.ticket import (  # noqa: E402
@@ -168,7 +169,6 @@ def in_process(workload: Workload, block_txs: int) -> dict[str, Any]:
 
 def on_localnet(workload: Workload, settings: ChainSettings,
                 timeout: float) -> dict[str, Any]:
-    from race_node.localnet import Localnet, LocalnetSpec
 
     work = Path(tempfile.mkdtemp(prefix="race-settlement-localnet-"))
     base = free_port_block()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from race_node.client.rpc import CometRPC
+from race_node.localnet import Localnet, LocalnetSpec
 from race_node.node.home import NodeHome
 from race_node.node.process import PidRecord
 
@@ -79,7 +80,6 @@ def test_localnet_foreground_stops_every_validator_on_ctrl_c(tmp_path: Path) -> 
     """What `make run` does: `race localnet start --foreground`, then Ctrl-C."""
     from race_cli import free_port_pair
 
-    from race_node.localnet import Localnet, LocalnetSpec
 
     base = min(free_port_pair())
     net = Localnet.create(tmp_path / "net", LocalnetSpec(
